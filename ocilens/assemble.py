@@ -1,0 +1,294 @@
+"""Fold layer scans into the final tree, as a runtime applies layers, recording one event per path per layer.
+
+The rules (OCI image-spec ``layer.md``, and what umoci/containerd do where it is silent):
+
+- Opaque markers of a layer are applied first, then its whiteouts, both against the lower layers only;
+  then its entries in tar order. So a whiteout never removes an entry of its own layer.
+- Directory over directory changes attributes only; any other replacement removes the old node (a whole
+  subtree, for a directory) and creates the new one.
+- A parent path that crosses a symlink is resolved inside the image root (as securejoin does); a missing
+  parent is created as a directory (``implicit``); a parent that is a file makes the entry unappliable.
+- A hardlink shares its target's content (one inode); its target is resolved inside the image root.
+
+Each path touched by a layer gets one event, from its state before and after the layer: ``added``,
+``overwritten`` (``content_changed`` False for a metadata-only re-add), or ``whited_out`` with a cause
+(``whiteout``, ``opaque``, ``replaced``). A path added and removed inside one layer gets no event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .scan import LayerScan
+
+__all__ = ["Node", "Assembly", "assemble"]
+
+MAX_LINK_HOPS = 40  # Linux's ELOOP limit
+
+
+class Node:
+    """One path's current version in the tree."""
+
+    __slots__ = ("type", "size", "mode", "uid", "gid", "mtime", "linkname", "digest", "layer", "entry",
+                 "inode", "implicit")
+
+    def __init__(self, type_: str, size: int, mode: int, uid: int, gid: int, mtime: int,
+                 linkname: str | None, digest: str | None, layer: int, entry: int, inode: int,
+                 implicit: bool = False) -> None:
+        self.type = type_
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.mtime = mtime
+        self.linkname = linkname
+        self.digest = digest
+        self.layer = layer
+        self.entry = entry  # index into the layer scan's entry columns; -1 for implicit directories
+        self.inode = inode  # shared by hardlinked paths; 0 for non-files
+        self.implicit = implicit
+
+    def same_content(self, other: "Node") -> bool:
+        """True when only metadata (mode, owner, mtime) differs between two versions of a path."""
+        a = "f" if self.type == "h" else self.type
+        b = "f" if other.type == "h" else other.type
+        if a != b:
+            return False
+        if a == "f":
+            return self.digest == other.digest
+        if a == "l":
+            return self.linkname == other.linkname
+        return True
+
+
+@dataclass
+class Assembly:
+    """The result of folding: the final tree and the event and anomaly columns."""
+
+    tree: dict[str, Node]
+    children: dict[str, dict[str, None]]
+    events: dict[str, list] = field(default_factory=dict)
+    inode_origin: dict[int, tuple[int, int]] = field(default_factory=dict)  # inode -> (layer, entry index)
+    anomalies: list[tuple[int, str, str, str]] = field(default_factory=list)  # (layer, path, kind, detail)
+
+    def walk(self, top: str = "/") -> Iterable[str]:
+        """Paths below ``top`` (not ``top`` itself), parents before children."""
+        stack = list(reversed(list(self.children.get(top, ()))))
+        while stack:
+            p = stack.pop()
+            yield p
+            kids = self.children.get(p)
+            if kids:
+                stack.extend(reversed(list(kids)))
+
+
+_EVENT_COLUMNS = ("layer", "path", "event", "type", "size", "mode", "uid", "gid", "mtime", "linkname",
+                  "digest", "prev_layer", "prev_size", "content_changed", "cause", "implicit")
+
+
+def _parent(path: str) -> str:
+    i = path.rfind("/")
+    return path[:i] if i > 0 else "/"
+
+
+def _join(parent: str, name: str) -> str:
+    return parent + name if parent == "/" else parent + "/" + name
+
+
+class _Folder:
+    """Mutable state while folding layers one by one."""
+
+    def __init__(self) -> None:
+        root = Node("d", 0, 0o755, 0, 0, 0, None, None, -1, -1, 0, implicit=True)
+        self.tree: dict[str, Node] = {"/": root}
+        self.children: dict[str, dict[str, None]] = {"/": {}}
+        self.ev: dict[str, list] = {c: [] for c in _EVENT_COLUMNS}
+        self.anomalies: list[tuple[int, str, str, str]] = []
+        self.next_inode = 1
+        self.inode_origin: dict[int, tuple[int, int]] = {}
+        self.layer = -1
+        # path -> (version before this layer or None, cause of its removal or None), first-touch order
+        self.touched: dict[str, tuple[Node | None, str | None]] = {}
+
+    # -- tree primitives ------------------------------------------------------------------------
+    def _touch(self, path: str, cause: str | None) -> None:
+        if path not in self.touched:
+            node = self.tree.get(path)
+            before = node if node is not None and node.layer != self.layer else None
+            self.touched[path] = (before, cause if before is not None else None)
+
+    def _remove(self, path: str, cause: str) -> None:
+        """Remove ``path`` and everything below it, touching each removed path."""
+        self._touch(path, cause)
+        kids = self.children.pop(path, None)
+        if kids:
+            for child in list(kids):
+                self._remove(child, cause)
+        del self.tree[path]
+        parent_kids = self.children.get(_parent(path))
+        if parent_kids is not None:
+            parent_kids.pop(path, None)
+
+    def _insert(self, path: str, node: Node) -> None:
+        self._touch(path, None)
+        self.tree[path] = node
+        self.children[_parent(path)][path] = None
+        if node.type == "d" and path not in self.children:
+            self.children[path] = {}
+
+    def resolve(self, path: str, follow_last: bool = False) -> str | None:
+        """``path`` with symlinks in its parents (and the last component, if asked) resolved inside the
+        image root; missing components are kept literally. None on a loop."""
+        tree = self.tree
+        if not follow_last:
+            parent = _parent(path)
+            node = tree.get(parent)
+            if node is not None and node.type == "d":
+                return path  # every key's ancestors are directories: parent is canonical
+        parts = [p for p in path.split("/") if p]
+        resolved: list[str] = []
+        hops = 0
+        i = 0
+        while i < len(parts):
+            comp = parts[i]
+            i += 1
+            if comp == ".":
+                continue
+            if comp == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = "/" + "/".join(resolved + [comp])
+            node = tree.get(candidate)
+            is_last = i == len(parts)
+            if node is not None and node.type == "l" and (not is_last or follow_last):
+                hops += 1
+                if hops > MAX_LINK_HOPS:
+                    return None
+                target = node.linkname or ""
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p] + parts[i:]
+                i = 0
+                continue
+            resolved.append(comp)
+        return "/" + "/".join(resolved)
+
+    def _ensure_parents(self, path: str) -> bool:
+        """Create missing parent directories of ``path``; False if a parent is not a directory."""
+        parent = _parent(path)
+        node = self.tree.get(parent)
+        if node is not None:
+            return node.type == "d"
+        if not self._ensure_parents(parent):
+            return False
+        self._insert(parent, Node("d", 0, 0o755, 0, 0, 0, None, None, self.layer, -1, 0, implicit=True))
+        return True
+
+    # -- one layer ----------------------------------------------------------------------------
+    def apply(self, layer: int, scan: LayerScan) -> None:
+        self.layer = layer
+        self.touched = {}
+        anomalies = self.anomalies
+        for path, kind, detail in scan.anomalies:
+            anomalies.append((layer, path, kind, detail))
+
+        for d, _ in scan.opaques:
+            rd = self.resolve(d, follow_last=True)
+            node = self.tree.get(rd) if rd else None
+            if node is not None and node.type == "d":
+                for child in list(self.children.get(rd, ())):
+                    self._remove(child, "opaque")
+        for w, _ in scan.whiteouts:
+            rw = self.resolve(w)
+            if rw is not None and rw in self.tree and rw != "/":
+                self._remove(rw, "whiteout")
+
+        seen: set[str] = set()
+        paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
+        uids, gids, mtimes, linknames, digests = scan.uids, scan.gids, scan.mtimes, scan.linknames, scan.digests
+        tree = self.tree
+        for i in range(len(paths)):
+            path = self.resolve(paths[i])
+            if path is None:
+                anomalies.append((layer, paths[i], "symlink_loop", "too many symlinks in the parent path; skipped"))
+                continue
+            if path == "/":
+                continue
+            if not self._ensure_parents(path):
+                anomalies.append((layer, paths[i], "parent_not_directory",
+                                  "a parent is not a directory, so no runtime can apply this entry; skipped"))
+                continue
+            t = types[i]
+            size = sizes[i]
+            digest = digests[i]
+            linkname = linknames[i]
+            inode = 0
+            if t == "f":
+                inode = self.next_inode
+                self.next_inode += 1
+                self.inode_origin[inode] = (layer, i)
+            elif t == "h":
+                target = self.resolve(linkname or "/", follow_last=True)
+                tnode = tree.get(target) if target else None
+                if tnode is None or tnode.type not in ("f", "h"):
+                    anomalies.append((layer, path, "bad_hardlink",
+                                      f"hardlink target {linkname} is {'missing' if tnode is None else 'not a file'}; skipped"))
+                    continue
+                if target == path:
+                    continue  # a link to itself changes nothing
+                size, digest, inode, linkname = tnode.size, tnode.digest, tnode.inode, target
+            if path in seen:
+                anomalies.append((layer, path, "duplicate_path", "the layer holds this path twice; the last one wins"))
+            seen.add(path)
+            new = Node(t, size, modes[i], uids[i], gids[i], mtimes[i], linkname, digest, layer, i, inode)
+            old = tree.get(path)
+            if old is not None:
+                if old.type == "d" and t == "d":
+                    self._touch(path, None)
+                    tree[path] = new  # attributes only: children stay
+                    continue
+                self._remove(path, "replaced")
+            self._insert(path, new)
+        self._emit(layer)
+
+    def _emit(self, layer: int) -> None:
+        ev = self.ev
+        tree = self.tree
+        for path, (before, cause) in self.touched.items():
+            node = tree.get(path)
+            after = node if node is not None and node.layer == layer else None
+            if after is None and before is None:
+                continue
+            if before is None:
+                kind, row = "added", after
+            elif after is None:
+                kind, row = "whited_out", before
+            else:
+                kind, row = "overwritten", after
+            ev["layer"].append(layer)
+            ev["path"].append(path)
+            ev["event"].append(kind)
+            ev["type"].append(row.type)
+            ev["size"].append(row.size)
+            ev["mode"].append(row.mode)
+            ev["uid"].append(row.uid)
+            ev["gid"].append(row.gid)
+            ev["mtime"].append(row.mtime)
+            ev["linkname"].append(row.linkname)
+            ev["digest"].append(row.digest)
+            ev["prev_layer"].append(before.layer if before is not None else None)
+            ev["prev_size"].append(before.size if before is not None else None)
+            ev["content_changed"].append(before.same_content(after) is False if kind == "overwritten" else None)
+            ev["cause"].append(cause if kind == "whited_out" else None)
+            ev["implicit"].append(row.implicit)
+
+
+def assemble(scans: list[LayerScan]) -> Assembly:
+    """Apply the layer scans bottom to top."""
+    folder = _Folder()
+    for layer, scan in enumerate(scans):
+        folder.apply(layer, scan)
+    return Assembly(tree=folder.tree, children=folder.children, events=folder.ev,
+                    inode_origin=folder.inode_origin, anomalies=folder.anomalies)

@@ -1,0 +1,136 @@
+"""Content digests: parsing ``algo:hex`` strings and verifying streams while they are read."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import BinaryIO
+
+from .errors import DigestMismatch, IntegrityError, SizeMismatch
+
+__all__ = ["parse_digest", "hasher_for", "VerifiedReader", "digest_bytes", "verify_bytes"]
+
+_ALGORITHMS = {"sha256": 64, "sha512": 128}
+_HEX = re.compile(r"^[a-f0-9]+$")
+
+
+def parse_digest(digest: str) -> tuple[str, str]:
+    """Split ``sha256:abc...`` into algorithm and hex, checking both (OCI descriptor rules)."""
+    algo, sep, hexpart = digest.partition(":")
+    if not sep or algo not in _ALGORITHMS:
+        raise IntegrityError(f"unsupported or malformed digest {digest!r}", digest=digest,
+                             hint="digests look like sha256:<64 hex digits> or sha512:<128 hex digits>")
+    if len(hexpart) != _ALGORITHMS[algo] or not _HEX.match(hexpart):
+        raise IntegrityError(f"malformed digest {digest!r}: expected {_ALGORITHMS[algo]} lowercase hex digits",
+                             digest=digest)
+    return algo, hexpart
+
+
+def hasher_for(digest: str) -> "hashlib._Hash":
+    """A fresh hash object of the digest's algorithm."""
+    return hashlib.new(parse_digest(digest)[0])
+
+
+def digest_bytes(data: bytes, algo: str = "sha256") -> str:
+    """The ``algo:hex`` digest of ``data``."""
+    return f"{algo}:{hashlib.new(algo, data).hexdigest()}"
+
+
+def verify_bytes(data: bytes, digest: str, size: int | None = None, *, what: str = "blob") -> bytes:
+    """Return ``data`` if it matches ``digest`` (and ``size``), else raise naming ``what``."""
+    if size is not None and size >= 0 and len(data) != size:
+        raise SizeMismatch(f"{what} {digest}: got {len(data)} bytes, its descriptor says {size}",
+                           digest=digest, expected=size, actual=len(data),
+                           hint="the source is corrupt or was changed after the manifest was written")
+    algo, _ = parse_digest(digest)
+    actual = digest_bytes(data, algo)
+    if actual != digest:
+        raise DigestMismatch(f"{what} {digest} hashes to {actual}", digest=digest, actual=actual,
+                             hint="the source is corrupt or was tampered with; nothing was used")
+    return data
+
+
+class VerifiedReader:
+    """A read-only stream that hashes what passes through and checks digest and size at the end.
+
+    The check runs when the underlying stream reports EOF; reading past ``size`` bytes is an error
+    at once, so a lying source cannot make the reader consume unbounded data.
+    """
+
+    def __init__(self, raw: BinaryIO, digest: str, size: int | None, *, what: str = "blob",
+                 close_raw: bool = True) -> None:
+        self._raw = raw
+        self._digest = digest
+        self._hash = hasher_for(digest)
+        self._size = size if size is not None and size >= 0 else None
+        self._what = what
+        self._seen = 0
+        self._done = False
+        self._close_raw = close_raw
+        self.verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._done:
+            return b""
+        if n is None or n < 0:
+            chunks = []
+            while True:
+                chunk = self._raw.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                self._account(chunk)
+            data = b"".join(chunks)
+            self._finish()
+            return data
+        data = self._raw.read(n)
+        if data:
+            self._account(data)
+        else:
+            self._finish()
+        return data
+
+    def readinto(self, buf: memoryview | bytearray) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def _account(self, data: bytes) -> None:
+        self._seen += len(data)
+        if self._size is not None and self._seen > self._size:
+            raise SizeMismatch(f"{self._what} {self._digest} is longer than its descriptor's {self._size} bytes",
+                               digest=self._digest, expected=self._size, actual=self._seen)
+        self._hash.update(data)
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._size is not None and self._seen != self._size:
+            raise SizeMismatch(f"{self._what} {self._digest}: got {self._seen} bytes, its descriptor says {self._size}",
+                               digest=self._digest, expected=self._size, actual=self._seen,
+                               hint="the blob is truncated or the descriptor is wrong")
+        algo = self._digest.partition(":")[0]
+        actual = f"{algo}:{self._hash.hexdigest()}"
+        if actual != self._digest:
+            raise DigestMismatch(f"{self._what} {self._digest} hashes to {actual}", digest=self._digest,
+                                 actual=actual, hint="the source is corrupt or was tampered with")
+        self.verified = True
+
+    def drain(self) -> None:
+        """Read and verify whatever is left (a tar's zero padding after end-of-archive)."""
+        while self.read(1 << 20):
+            pass
+
+    def close(self) -> None:
+        if self._close_raw:
+            self._raw.close()
+
+    def __enter__(self) -> "VerifiedReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

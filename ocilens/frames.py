@@ -1,0 +1,166 @@
+"""The DataFrame schemas: events, files, layers, history and anomalies, built from the assembly.
+
+Paths are ``string`` columns holding Python ``str``; a non-UTF-8 byte in a name appears as a lone
+surrogate (``\\udcff`` for ``\\xff``), and ``os.fsencode(path)`` returns the original bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .assemble import Assembly
+from .manifest import Descriptor
+from .scan import TYPE_NAMES, LayerScan
+
+__all__ = ["events_frame", "files_frame", "layers_frame", "history_frame", "anomalies_frame",
+           "EVENT_KINDS", "TYPES", "CAUSES"]
+
+EVENT_KINDS = ("added", "overwritten", "whited_out")
+TYPES = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo")
+CAUSES = ("whiteout", "opaque", "replaced")
+_EVENT_DTYPE = pd.CategoricalDtype(EVENT_KINDS)
+_TYPE_DTYPE = pd.CategoricalDtype(TYPES)
+_CAUSE_DTYPE = pd.CategoricalDtype(CAUSES)
+
+
+def _times(seconds: Sequence[int]) -> pd.Series:
+    arr = np.asarray(seconds, dtype="int64").astype("datetime64[s]")
+    return pd.Series(arr).dt.tz_localize("UTC")
+
+
+def _types(codes: Sequence[str]) -> pd.Categorical:
+    return pd.Categorical([TYPE_NAMES[c] for c in codes], dtype=_TYPE_DTYPE)
+
+
+def events_frame(asm: Assembly) -> pd.DataFrame:
+    """One row per path per layer that touched it (columns as in DESIGN.md, plus ``implicit``)."""
+    ev = asm.events
+    df = pd.DataFrame({
+        "layer": pd.array(ev["layer"], dtype="Int16"),
+        "path": pd.array(ev["path"], dtype="string"),
+        "event": pd.Categorical(ev["event"], dtype=_EVENT_DTYPE),
+        "type": _types(ev["type"]),
+        "size": pd.array(ev["size"], dtype="Int64"),
+        "mode": pd.array(ev["mode"], dtype="Int64"),
+        "uid": pd.array(ev["uid"], dtype="Int64"),
+        "gid": pd.array(ev["gid"], dtype="Int64"),
+        "mtime": _times(ev["mtime"]),
+        "linkname": pd.array(ev["linkname"], dtype="string"),
+        "digest": pd.array(ev["digest"], dtype="string"),
+        "prev_layer": pd.array(ev["prev_layer"], dtype="Int16"),
+        "prev_size": pd.array(ev["prev_size"], dtype="Int64"),
+        "content_changed": pd.array(ev["content_changed"], dtype="boolean"),
+        "cause": pd.Categorical(ev["cause"], dtype=_CAUSE_DTYPE),
+        "implicit": pd.array(ev["implicit"], dtype="bool"),
+    })
+    return df
+
+
+def files_frame(asm: Assembly) -> pd.DataFrame:
+    """The final tree, sorted by path (the root itself excluded)."""
+    paths = sorted(p for p in asm.tree if p != "/")
+    nodes = [asm.tree[p] for p in paths]
+    df = pd.DataFrame({
+        "path": pd.array(paths, dtype="string"),
+        "type": _types([n.type for n in nodes]),
+        "size": pd.array([n.size for n in nodes], dtype="Int64"),
+        "mode": pd.array([n.mode for n in nodes], dtype="Int64"),
+        "uid": pd.array([n.uid for n in nodes], dtype="Int64"),
+        "gid": pd.array([n.gid for n in nodes], dtype="Int64"),
+        "mtime": _times([n.mtime for n in nodes]),
+        "linkname": pd.array([n.linkname for n in nodes], dtype="string"),
+        "digest": pd.array([n.digest for n in nodes], dtype="string"),
+        "layer": pd.array([n.layer for n in nodes], dtype="Int16"),
+        "implicit": pd.array([n.implicit for n in nodes], dtype="bool"),
+    })
+    return df
+
+
+def align_history(history: Sequence[dict[str, Any]], n_layers: int) -> list[int | None]:
+    """For each history row, the layer it made (None for ``empty_layer`` rows, or rows past the layers)."""
+    out: list[int | None] = []
+    layer = 0
+    for row in history:
+        if row.get("empty_layer"):
+            out.append(None)
+        elif layer < n_layers:
+            out.append(layer)
+            layer += 1
+        else:
+            out.append(None)
+    return out
+
+
+def history_frame(config: dict[str, Any], n_layers: int) -> pd.DataFrame:
+    """The config's history, each row with the layer it made (NA for empty-layer rows)."""
+    history = list(config.get("history") or [])
+    aligned = align_history(history, n_layers)
+    return pd.DataFrame({
+        "created": pd.to_datetime([h.get("created") for h in history], utc=True, errors="coerce", format="ISO8601"),
+        "created_by": pd.array([h.get("created_by") for h in history], dtype="string"),
+        "comment": pd.array([h.get("comment") for h in history], dtype="string"),
+        "author": pd.array([h.get("author") for h in history], dtype="string"),
+        "empty_layer": pd.array([bool(h.get("empty_layer")) for h in history], dtype="bool"),
+        "layer": pd.array(aligned, dtype="Int16"),
+    })
+
+
+def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequence[Descriptor],
+                 config: dict[str, Any], events: pd.DataFrame) -> pd.DataFrame:
+    """One row per layer: blob identity and sizes, event counts and bytes, waste, and its history row."""
+    n = len(scans)
+    shipped = [0] * n
+    for i, scan in enumerate(scans):
+        shipped[i] = sum(s for s, t in zip(scan.sizes, scan.types) if t == "f")
+    visible = [0] * n
+    seen_inodes: set[int] = set()
+    for node in asm.tree.values():
+        if node.inode and node.inode not in seen_inodes:
+            seen_inodes.add(node.inode)
+            origin_layer, _ = asm.inode_origin[node.inode]
+            visible[origin_layer] += node.size
+    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+    history = list(config.get("history") or [])
+    aligned = align_history(history, n)
+    by_layer = {layer: history[k] for k, layer in enumerate(aligned) if layer is not None}
+
+    counts = events.groupby(["layer", "event"], observed=False).size().unstack(fill_value=0)
+    regular = events[events["type"] == "file"]
+    nbytes = regular.groupby(["layer", "event"], observed=False)["size"].sum().unstack(fill_value=0)
+    df = pd.DataFrame({
+        "layer": pd.array(range(n), dtype="Int16"),
+        "digest": pd.array([d.digest for d in descriptors], dtype="string"),
+        "diff_id": pd.array([diff_ids[i] if i < len(diff_ids) else None for i in range(n)], dtype="string"),
+        "media_type": pd.array([d.media_type for d in descriptors], dtype="string"),
+        "compression": pd.array([s.format for s in scans], dtype="string"),
+        "compressed_size": pd.array([d.size for d in descriptors], dtype="Int64"),
+        "uncompressed_size": pd.array([s.uncompressed_size for s in scans], dtype="Int64"),
+        "entries": pd.array([s.members for s in scans], dtype="Int64"),
+    })
+    for kind in EVENT_KINDS:
+        df[kind] = pd.array([int(counts.at[i, kind]) if i in counts.index else 0 for i in range(n)], dtype="Int64")
+    for kind in EVENT_KINDS:
+        df[f"{kind}_bytes"] = pd.array([int(nbytes.at[i, kind]) if i in nbytes.index else 0 for i in range(n)],
+                                       dtype="Int64")
+    df["shipped_bytes"] = pd.array(shipped, dtype="Int64")
+    df["visible_bytes"] = pd.array(visible, dtype="Int64")
+    df["wasted_bytes"] = df["shipped_bytes"] - df["visible_bytes"]
+    df["created_by"] = pd.array([by_layer.get(i, {}).get("created_by") for i in range(n)], dtype="string")
+    df["created"] = pd.to_datetime([by_layer.get(i, {}).get("created") for i in range(n)], utc=True,
+                                   errors="coerce", format="ISO8601")
+    df["comment"] = pd.array([by_layer.get(i, {}).get("comment") for i in range(n)], dtype="string")
+    return df
+
+
+def anomalies_frame(asm: Assembly) -> pd.DataFrame:
+    """Entries a runtime would handle specially or refuse: unsafe names, bad links, duplicates..."""
+    rows = asm.anomalies
+    return pd.DataFrame({
+        "layer": pd.array([r[0] for r in rows], dtype="Int16"),
+        "path": pd.array([r[1] for r in rows], dtype="string"),
+        "kind": pd.array([r[2] for r in rows], dtype="string"),
+        "detail": pd.array([r[3] for r in rows], dtype="string"),
+    })

@@ -1,0 +1,191 @@
+"""``ocilens.load``: resolve a reference, scan its layers (cached, in parallel), assemble, and expose the
+result as an ``Image`` with DataFrames."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from . import frames
+from .assemble import Assembly, assemble
+from .cache import ScanCache
+from .manifest import ImageManifest, parse_json
+from .platform import Platform
+from .scan import LayerScan, scan_layer
+from .sources import Source, open_source
+
+__all__ = ["Image", "load", "sample_image", "SAMPLE_REF"]
+
+ProgressCallback = Callable[..., None]
+SAMPLE_DIR = Path(__file__).parent / "_sample"
+SAMPLE_REF = f"oci:{SAMPLE_DIR}:sample"
+
+
+class Image:
+    """One image: manifest, config, per-layer scans and the assembled tree, as DataFrames.
+
+    ``layers``, ``events``, ``files``, ``history`` and ``anomalies`` are computed on first use and kept.
+    """
+
+    def __init__(self, source: Source, manifest: ImageManifest, config: dict[str, Any],
+                 config_raw: bytes, scans: list[LayerScan]) -> None:
+        self.source = source
+        self.reference = source.reference
+        self.manifest = manifest
+        self.config = config
+        self.config_raw = config_raw
+        self.scans = scans
+
+    @property
+    def manifest_digest(self) -> str | None:
+        """The manifest's digest (None for a classic ``docker save`` archive, which has no manifest)."""
+        return self.manifest.digest
+
+    @property
+    def image_id(self) -> str:
+        """The config's digest: what ``docker images`` calls the image ID."""
+        return self.manifest.config.digest
+
+    @property
+    def platform(self) -> Platform | None:
+        return Platform.from_json(self.config)
+
+    @property
+    def layer_descriptors(self):
+        return self.manifest.layers
+
+    @cached_property
+    def assembly(self) -> Assembly:
+        return assemble(self.scans)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """One row per path per layer that touched it: ``added``, ``overwritten``, ``whited_out``."""
+        return frames.events_frame(self.assembly)
+
+    @cached_property
+    def files(self) -> pd.DataFrame:
+        """The final tree, one row per path."""
+        return frames.files_frame(self.assembly)
+
+    @cached_property
+    def layers(self) -> pd.DataFrame:
+        """One row per layer: digest, sizes, event counts and bytes, waste, ``created_by``."""
+        return frames.layers_frame(self.assembly, self.scans, self.manifest.layers, self.config, self.events)
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        """The config's history rows, empty-layer rows included, each with the layer it made."""
+        return frames.history_frame(self.config, len(self.scans))
+
+    @cached_property
+    def anomalies(self) -> pd.DataFrame:
+        """Entries that are unsafe, invalid or ambiguous (escaping names, bad links, duplicates...)."""
+        return frames.anomalies_frame(self.assembly)
+
+    def extract(self, target: str | os.PathLike[str], *, strict: bool = False,
+                devices: bool | None = None) -> "ExtractResult":
+        """Write the final rootfs under ``target`` (empty or new), as ``umoci unpack`` would."""
+        from .extract import extract
+
+        return extract(self, Path(target), strict=strict, devices=devices)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __repr__(self) -> str:
+        total = sum(d.size for d in self.manifest.layers)
+        return (f"<ocilens.Image {self.reference} platform={self.platform} layers={len(self.scans)} "
+                f"compressed={total:,}B digest={self.manifest_digest or self.image_id}>")
+
+
+def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
+              progress: ProgressCallback | None, workers: int | None) -> list[LayerScan]:
+    descs = manifest.layers
+    scans: list[LayerScan | None] = [None] * len(descs)
+    todo: list[int] = []
+    for i, d in enumerate(descs):
+        cached = cache.get(d.digest) if cache is not None else None
+        if isinstance(cached, LayerScan) and cached.digest == d.digest:
+            scans[i] = cached
+            if progress:
+                progress("layer_done", index=i, digest=d.digest, size=d.size, entries=cached.members, cached=True)
+        else:
+            todo.append(i)
+
+    def run(i: int) -> LayerScan:
+        d = descs[i]
+        if progress:
+            progress("layer_start", index=i, digest=d.digest, size=d.size)
+            done = [0]
+
+            def on_bytes(n: int) -> None:
+                done[0] += n
+                progress("layer_bytes", index=i, digest=d.digest, done=done[0], total=d.size)
+        else:
+            on_bytes = None  # type: ignore[assignment]
+        scan = scan_layer(source, d, i, on_bytes)
+        if cache is not None:
+            cache.put(d.digest, scan)
+        if progress:
+            progress("layer_done", index=i, digest=d.digest, size=d.size, entries=scan.members, cached=False)
+        return scan
+
+    if todo:
+        n = workers or min(len(todo), os.cpu_count() or 2)
+        if n <= 1 or len(todo) == 1:
+            for i in todo:
+                scans[i] = run(i)
+        else:
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ocilens-scan") as pool:
+                for i, scan in zip(todo, pool.map(run, todo)):
+                    scans[i] = scan
+    return scans  # type: ignore[return-value]
+
+
+def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True,
+         progress: ProgressCallback | None = None, workers: int | None = None, **source_options: Any) -> Image:
+    """Load an image: ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``,
+    ``docker://REF`` or a registry reference ``host/repo:tag``.
+
+    ``platform`` (``"linux/arm64"``) picks from a multi-platform index (default: this machine's);
+    ``cache=False`` skips the scan cache; ``progress(event, **info)`` is told what happens.
+    Registry options (``auth=``, ``insecure=``) pass through to the registry source.
+    """
+    plat = Platform.parse(platform) if platform is not None else None
+    source = open_source(ref, **source_options)
+    try:
+        if progress:
+            progress("resolve", reference=ref)
+        manifest = source.resolve(plat)
+        config_raw = source.read_blob(manifest.config)
+        config = parse_json(config_raw, f"{ref}: config {manifest.config.digest}")
+        if not isinstance(config, dict):
+            config = {}
+        if progress:
+            progress("manifest", reference=ref, digest=manifest.digest,
+                     layers=[(d.digest, d.size) for d in manifest.layers])
+        scans = _scan_all(source, manifest, ScanCache() if cache else None, progress, workers)
+        image = Image(source, manifest, config, config_raw, scans)
+        if progress:
+            progress("assemble", reference=ref)
+        image.assembly  # noqa: B018 - assemble now, so load() reports errors and timing up front
+        if progress:
+            progress("done", reference=ref)
+        return image
+    except BaseException:
+        source.close()
+        raise
+
+
+def sample_image(**kwargs: Any) -> Image:
+    """The small image bundled with ocilens, whose layers show every event kind."""
+    return load(SAMPLE_REF, **kwargs)
+
+
+from .extract import ExtractResult  # noqa: E402  (for the annotation; extract imports nothing from here)

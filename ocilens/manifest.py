@@ -1,0 +1,135 @@
+"""Manifests, indexes and descriptors (OCI image-spec and Docker v2 schema 2), shared by every source."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from .errors import ImageNotFound, UnsupportedImage
+from .platform import Platform, host_platform
+
+__all__ = [
+    "OCI_MANIFEST", "OCI_INDEX", "DOCKER_MANIFEST", "DOCKER_LIST", "MANIFEST_TYPES", "INDEX_TYPES",
+    "ACCEPT_MANIFESTS", "Descriptor", "ImageManifest", "parse_json", "parse_manifest", "select_manifest",
+]
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST))
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A content descriptor: what a blob is, its digest and its size."""
+
+    media_type: str
+    digest: str
+    size: int
+    platform: Platform | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    urls: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], *, where: str = "manifest") -> "Descriptor":
+        try:
+            digest = str(obj["digest"])
+            size = int(obj["size"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UnsupportedImage(f"{where}: descriptor without a valid digest and size: {dict(obj)!r}") from exc
+        return cls(
+            media_type=str(obj.get("mediaType", "")),
+            digest=digest,
+            size=size,
+            platform=Platform.from_json(obj.get("platform")),
+            annotations=dict(obj.get("annotations") or {}),
+            urls=tuple(obj.get("urls") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ImageManifest:
+    """One image: its manifest (raw bytes as served, so its digest holds), config and layers."""
+
+    raw: bytes
+    digest: str | None
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    json: Mapping[str, Any]
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    """``json.loads`` with an error that names what was being read."""
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnsupportedImage(f"{what} is not valid JSON: {exc}") from exc
+
+
+def media_type_of(obj: Mapping[str, Any], fallback: str = "") -> str:
+    """The document's mediaType, inferred from its shape when the field is missing (it is optional in OCI)."""
+    mt = obj.get("mediaType") or fallback
+    if not mt:
+        if "manifests" in obj:
+            mt = OCI_INDEX
+        elif "layers" in obj and "config" in obj:
+            mt = OCI_MANIFEST
+    return str(mt)
+
+
+def parse_manifest(raw: bytes, digest: str | None, *, what: str = "manifest") -> ImageManifest:
+    """An image manifest from its bytes (OCI or Docker v2 schema 2)."""
+    obj = parse_json(raw, what)
+    if not isinstance(obj, dict):
+        raise UnsupportedImage(f"{what} is not a JSON object")
+    mt = media_type_of(obj)
+    if mt not in MANIFEST_TYPES:
+        if obj.get("schemaVersion") == 1:
+            raise UnsupportedImage(f"{what} is a Docker schema 1 manifest, which ocilens does not read",
+                                   hint="re-push the image with a current client (schema 2 or OCI)")
+        raise UnsupportedImage(f"{what} has media type {mt!r}, not an image manifest")
+    config = Descriptor.from_json(obj.get("config") or {}, where=what)
+    layers = tuple(Descriptor.from_json(layer, where=what) for layer in obj.get("layers") or [])
+    return ImageManifest(raw=raw, digest=digest, media_type=mt, config=config, layers=layers, json=obj)
+
+
+def select_manifest(entries: Sequence[Descriptor], platform: Platform | None, *, what: str,
+                    reference: str | None = None) -> Descriptor:
+    """Choose one entry of an index: the one for ``platform``, or the only image there is.
+
+    Attestation manifests (``unknown/unknown``, buildkit's ``vnd.docker.reference.type``) are never chosen.
+    """
+    if platform is None and len(entries) > 1:
+        platform = host_platform()  # what a runtime on this machine would pull
+    images = [e for e in entries
+              if "vnd.docker.reference.type" not in e.annotations
+              and not (e.platform and e.platform.os == "unknown")]
+    if platform is not None:
+        hits = [e for e in images if platform.matches(e.platform)]
+        if not hits and platform.architecture == "arm64":
+            # An arm64 host runs arm64/v8 images; an index may spell the variant out.
+            hits = [e for e in images if e.platform and e.platform.os == platform.os
+                    and e.platform.architecture == "arm64"]
+        if hits:
+            return hits[0]
+        if len(images) == 1 and images[0].platform is None:
+            return images[0]
+        offered = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "none"
+        raise ImageNotFound(f"{what} has no image for platform {platform}; it offers: {offered}",
+                            reference=reference, hint="pass platform= (CLI: --platform) with one of those")
+    if len(images) == 1:
+        return images[0]
+    if not images:
+        raise ImageNotFound(f"{what} lists no image manifests", reference=reference)
+    offered = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "several images"
+    raise ImageNotFound(f"{what} holds several images ({offered})", reference=reference,
+                        hint="pass platform= (CLI: --platform) or name a tag")

@@ -1,0 +1,65 @@
+"""Platforms (``os/arch[/variant]``): parsing, the host's default, and matching index entries."""
+
+from __future__ import annotations
+
+import platform as _platform
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import ImageReferenceError
+
+__all__ = ["Platform", "host_platform"]
+
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
+                 "armel": "arm", "i386": "386", "i686": "386"}
+
+
+@dataclass(frozen=True, order=True)
+class Platform:
+    """An image platform as OCI index entries describe it."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: "str | Platform") -> "Platform":
+        """``linux/arm64/v8`` -> Platform; architecture aliases (``x86_64``, ``aarch64``) normalized."""
+        if isinstance(text, Platform):
+            return text
+        parts = [p.strip().lower() for p in str(text).split("/")]
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ImageReferenceError(f"invalid platform {text!r}",
+                                      hint="write it as os/architecture[/variant], e.g. linux/amd64 or linux/arm64/v8")
+        arch = _ARCH_ALIASES.get(parts[1], parts[1])
+        return cls(parts[0], arch, parts[2] if len(parts) == 3 else None).normalized()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | None) -> "Platform | None":
+        """From an index entry's or config's ``os``/``architecture``/``variant`` fields."""
+        if not obj or not obj.get("os") or not obj.get("architecture"):
+            return None
+        return cls(str(obj["os"]), str(obj["architecture"]), obj.get("variant") or None).normalized()
+
+    def normalized(self) -> "Platform":
+        """containerd's normalization: arm64's default variant is v8, arm's is v7."""
+        arch = _ARCH_ALIASES.get(self.architecture, self.architecture)
+        variant = self.variant
+        if arch == "arm64" and variant == "v8":
+            variant = None
+        if arch == "arm" and variant is None:
+            variant = "v7"
+        return Platform(self.os, arch, variant)
+
+    def matches(self, other: "Platform | None") -> bool:
+        """True when ``other`` (an index entry's platform) is this one."""
+        return other is not None and self.normalized() == other.normalized()
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+def host_platform() -> Platform:
+    """This machine's platform, as a container runtime would pick it (``linux/<arch>``)."""
+    machine = _platform.machine().lower() or "amd64"
+    return Platform.parse(f"linux/{_ARCH_ALIASES.get(machine, machine)}")

@@ -1,0 +1,203 @@
+"""Layer blob -> entry table: one pass over the (decompressed) tar, content hashed, markers split out.
+
+A scan depends only on the layer's digest, so it is cached and shared by every image holding the layer.
+Paths are normalized here (``./usr//bin/`` -> ``/usr/bin``); names are decoded as UTF-8 with
+``surrogateescape``, so a non-UTF-8 byte ``\\xff`` appears as the lone surrogate ``\\udcff`` and
+``os.fsencode(path)`` gives the original bytes back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .codec import decompressed_chunks
+from .errors import LayerDecodeError
+from .manifest import Descriptor
+from .sources.base import Source
+from .tarstream import TarReader
+
+__all__ = ["LayerScan", "scan_layer", "normalize_path", "EMPTY_SHA256", "TYPE_NAMES"]
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+OPAQUE = ".wh..wh..opq"
+WH_PREFIX = ".wh."
+META_PREFIX = ".wh..wh."
+
+# tar typeflag byte -> our one-letter type code
+_TYPE_CODES = {0x30: "f", 0x00: "f", 0x37: "f", 0x31: "h", 0x32: "l", 0x33: "c", 0x34: "b", 0x35: "d",
+               0x36: "p"}
+TYPE_NAMES = {"f": "file", "d": "dir", "l": "symlink", "h": "hardlink", "c": "char", "b": "block",
+              "p": "fifo"}
+
+
+def normalize_path(name: bytes | str) -> tuple[str, bool]:
+    """``(absolute normalized path, escaped)``: ``..`` is resolved lexically and clamped at the root,
+    as runtimes do; ``escaped`` says the name tried to climb above it."""
+    s = name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else name
+    if ".." not in s and "//" not in s and "/./" not in s:
+        s = s.strip("/")
+        if s.startswith("./"):
+            s = s[2:].lstrip("/")
+        if s == ".":
+            s = ""
+        if not s.startswith("../") and "/." not in s:
+            return "/" + s, False
+    parts: list[str] = []
+    escaped = False
+    for comp in s.split("/"):
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            if parts:
+                parts.pop()
+            else:
+                escaped = True
+            continue
+        parts.append(comp)
+    return "/" + "/".join(parts), escaped
+
+
+@dataclass
+class LayerScan:
+    """What one layer blob holds, in tar order. Entry lists are parallel columns."""
+
+    digest: str
+    format: str = "tar"
+    compressed_size: int = 0
+    uncompressed_size: int = 0
+    members: int = 0  # every tar member, markers included
+    paths: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    modes: list[int] = field(default_factory=list)
+    uids: list[int] = field(default_factory=list)
+    gids: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    linknames: list[str | None] = field(default_factory=list)
+    digests: list[str | None] = field(default_factory=list)
+    ordinals: list[int] = field(default_factory=list)  # member number in the tar, for extraction
+    devices: dict[int, tuple[int, int]] = field(default_factory=dict)  # entry index -> (major, minor)
+    xattrs: dict[int, dict[str, bytes]] = field(default_factory=dict)  # entry index -> xattrs
+    whiteouts: list[tuple[str, int]] = field(default_factory=list)  # (removed path, ordinal)
+    opaques: list[tuple[str, int]] = field(default_factory=list)  # (directory, ordinal)
+    anomalies: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, detail)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def scan_layer(source: Source, desc: Descriptor, index: int,
+               on_bytes: Callable[[int], None] | None = None) -> LayerScan:
+    """Read one layer blob to the end (verifying it) and tabulate its entries."""
+    what = f"layer {index} ({desc.digest})"
+    scan = LayerScan(digest=desc.digest, compressed_size=desc.size)
+    try:
+        with source.open_blob(desc) as raw:
+            fmt, chunks = decompressed_chunks(raw, what=what, digest=desc.digest, layer=index, on_read=on_bytes)
+            scan.format = fmt
+            counted = _Counted(chunks)
+            _read_entries(TarReader(iter(counted)), scan)
+            for _ in counted:  # the rest (end-of-archive padding): decompress and verify to the end
+                pass
+            scan.uncompressed_size = counted.total
+    except LayerDecodeError as exc:
+        if exc.digest is None:
+            raise LayerDecodeError(f"{what}: {exc}", digest=desc.digest, layer=index,
+                                   hint="the layer is truncated or corrupt; re-pull it or rebuild the image") from None
+        raise
+    return scan
+
+
+class _Counted:
+    """Counts the bytes that pass through an iterator of chunks."""
+
+    def __init__(self, chunks) -> None:
+        self._it = iter(chunks)
+        self.total = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._it)
+        self.total += len(chunk)
+        return chunk
+
+
+def _read_entries(reader: TarReader, scan: LayerScan) -> None:
+    sha256 = hashlib.sha256
+    paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
+    uids, gids, mtimes, linknames = scan.uids, scan.gids, scan.mtimes, scan.linknames
+    digests, ordinals, anomalies = scan.digests, scan.ordinals, scan.anomalies
+    ordinal = -1
+    for h in reader:
+        ordinal += 1
+        path, escaped = normalize_path(h.name)
+        if escaped or h.name.startswith(b"/"):
+            anomalies.append((path, "unsafe_path",
+                              f"member name {h.name!r} {'climbs above' if escaped else 'is absolute, outside'} "
+                              f"the layer root; placed at {path}"))
+        base = path.rpartition("/")[2]
+        if base.startswith(WH_PREFIX):
+            parent = path.rpartition("/")[0] or "/"
+            if base == OPAQUE:
+                scan.opaques.append((parent, ordinal))
+            elif base.startswith(META_PREFIX):
+                anomalies.append((path, "aufs_metadata", "AUFS metadata entry ignored, as runtimes do"))
+            elif base == WH_PREFIX:
+                anomalies.append((path, "invalid_whiteout", "a bare .wh. names nothing; ignored"))
+            else:
+                target = parent.rstrip("/") + "/" + base[len(WH_PREFIX):]
+                scan.whiteouts.append((target, ordinal))
+            continue
+        if path == "/":
+            continue  # the root entry ("./") only restates the root directory
+        code = _TYPE_CODES.get(h.type)
+        if code is None:
+            anomalies.append((path, "unknown_type", f"tar type {chr(h.type)!r} read as a regular file"))
+            code = "f"
+        i = len(paths)
+        paths.append(path)
+        types.append(code)
+        modes.append(h.mode)
+        uids.append(h.uid)
+        gids.append(h.gid)
+        mtimes.append(h.mtime)
+        ordinals.append(ordinal)
+        if code == "f":
+            sizes.append(h.size)
+            if h.size:
+                hasher = sha256()
+                reader.read_data(hasher.update)
+                digests.append(hasher.hexdigest())
+            else:
+                digests.append(EMPTY_SHA256)
+            linknames.append(None)
+        else:
+            sizes.append(0)
+            digests.append(None)
+            if code == "l":
+                target = h.linkname.decode("utf-8", "surrogateescape")
+                linknames.append(target)
+                if not target.startswith("/"):
+                    depth = path.count("/") - 1
+                    _, climbs = normalize_path("/".join(["x"] * depth) + "/" + target)
+                    if climbs:
+                        anomalies.append((path, "link_escapes_root",
+                                          f"symlink target {target!r} climbs above the image root"))
+            elif code == "h":
+                target, esc = normalize_path(h.linkname)
+                linknames.append(target)
+                if esc or h.linkname.startswith(b"/"):
+                    anomalies.append((path, "unsafe_link",
+                                      f"hardlink target {h.linkname!r} points outside the layer root; "
+                                      f"resolved inside the image as {target}"))
+            else:
+                linknames.append(None)
+                if code in "cb":
+                    scan.devices[i] = (h.devmajor, h.devminor)
+        if h.xattrs:
+            scan.xattrs[i] = h.xattrs
+    scan.members = ordinal + 1

@@ -1,0 +1,56 @@
+"""The interface every image source implements (layout, archives, registry)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import BinaryIO
+
+from ..manifest import Descriptor, ImageManifest
+from ..platform import Platform
+
+__all__ = ["Source"]
+
+
+class Source(ABC):
+    """Where one image reference's manifest and blobs come from.
+
+    ``resolve`` picks the image (tag, digest, platform) and returns its manifest; ``open_blob`` streams a
+    blob **verified** against its descriptor: the stream raises ``DigestMismatch``/``SizeMismatch`` at EOF
+    (or as soon as it runs long), so a consumer that reads to the end has checked every byte.
+    Sources are thread-safe for ``open_blob``: layers are read in parallel.
+    """
+
+    #: skopeo's transport name: ``oci``, ``oci-archive``, ``docker-archive``, ``docker``.
+    transport: str = ""
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+
+    @abstractmethod
+    def resolve(self, platform: Platform | None = None) -> ImageManifest:
+        """The image manifest for this reference and platform (``None``: the only image, or the host's)."""
+
+    @abstractmethod
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        """A verified stream of the blob's bytes."""
+
+    def read_blob(self, desc: Descriptor) -> bytes:
+        """The whole blob, verified (for configs and manifests: small)."""
+        with self.open_blob(desc) as stream:
+            return stream.read()
+
+    def platforms(self) -> list[Platform]:
+        """The platforms this reference offers (one, for a plain image manifest)."""
+        return []
+
+    def close(self) -> None:
+        """Release files and connections."""
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.reference!r}>"

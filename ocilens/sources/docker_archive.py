@@ -1,0 +1,148 @@
+"""``docker save`` tarballs (``docker-archive:FILE[:REF|:@N]``): the classic ``<id>/layer.tar`` layout
+and the newer one with ``blobs/sha256/...``, both described by ``manifest.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, BinaryIO
+
+from ..digest import VerifiedReader, digest_bytes, verify_bytes
+from ..errors import ImageNotFound, SourceError, UnsupportedImage
+from ..manifest import (DOCKER_CONFIG, DOCKER_LAYER_TAR, MANIFEST_TYPES, Descriptor, ImageManifest,
+                        parse_json)
+from ..platform import Platform
+from .base import Source
+from .storage import open_storage
+
+__all__ = ["DockerArchiveSource"]
+
+_BLOB_NAME = re.compile(r"(?:^|/)blobs/(sha256)/([a-f0-9]{64})$")
+_HEX_JSON = re.compile(r"^([a-f0-9]{64})\.json$")
+
+
+def _familiar(tag: str) -> str:
+    """``docker.io/library/alpine:3`` -> ``alpine:3``, for matching RepoTags written either way."""
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
+        if tag.startswith(prefix):
+            tag = tag[len(prefix):]
+            break
+    if tag.startswith("library/"):
+        tag = tag[len("library/"):]
+    if ":" not in tag.rpartition("/")[2] and "@" not in tag:
+        tag += ":latest"
+    return tag
+
+
+class DockerArchiveSource(Source):
+    """An image inside a ``docker save`` tar, read in place."""
+
+    transport = "docker-archive"
+
+    def __init__(self, reference: str, path: str, selector: str | None) -> None:
+        super().__init__(reference)
+        self.storage = open_storage(path, reference, want_dir=False)
+        if not self.storage.exists("manifest.json"):
+            raise SourceError(f"{reference}: {path} has no manifest.json, so it is not a docker-archive",
+                              reference=reference, hint="for an OCI layout tar use oci-archive:")
+        entries = parse_json(self.storage.read("manifest.json"), f"{reference}: manifest.json")
+        if not isinstance(entries, list) or not entries:
+            raise UnsupportedImage(f"{reference}: manifest.json lists no images", reference=reference)
+        self.entry = self._select(entries, selector)
+        self._paths: dict[str, str] = {}  # digest -> member path
+
+    def _select(self, entries: list[dict[str, Any]], selector: str | None) -> dict[str, Any]:
+        if selector is None:
+            if len(entries) == 1:
+                return entries[0]
+            tags = ", ".join(t for e in entries for t in e.get("RepoTags") or []) or "untagged"
+            raise ImageNotFound(f"{self.reference}: the archive holds {len(entries)} images ({tags})",
+                                reference=self.reference,
+                                hint="name one: docker-archive:FILE:REPO:TAG or docker-archive:FILE:@INDEX")
+        if selector.startswith("@") and selector[1:].isdigit():
+            n = int(selector[1:])
+            if n >= len(entries):
+                raise ImageNotFound(f"{self.reference}: the archive holds {len(entries)} images; no @{n}",
+                                    reference=self.reference)
+            return entries[n]
+        want = _familiar(selector)
+        for e in entries:
+            if any(_familiar(t) == want for t in e.get("RepoTags") or []):
+                return e
+        tags = ", ".join(t for e in entries for t in e.get("RepoTags") or []) or "none"
+        raise ImageNotFound(f"{self.reference}: no image tagged {selector!r} in the archive; tags: {tags}",
+                            reference=self.reference)
+
+    def _config_digest(self, path: str, data: bytes) -> str:
+        m = _BLOB_NAME.search(path) or _HEX_JSON.match(path.rpartition("/")[2])
+        if m:
+            digest = f"sha256:{m.groups()[-1]}"
+            verify_bytes(data, digest, what=f"{self.reference}: config {path}")
+            return digest
+        return digest_bytes(data)
+
+    def resolve(self, platform: Platform | None = None) -> ImageManifest:
+        e = self.entry
+        config_path = str(e.get("Config") or "")
+        if not config_path:
+            raise UnsupportedImage(f"{self.reference}: manifest.json entry has no Config", reference=self.reference)
+        config_raw = self.storage.read(config_path)
+        config_digest = self._config_digest(config_path, config_raw)
+        self._paths[config_digest] = config_path
+        config = parse_json(config_raw, f"{self.reference}: config {config_path}")
+        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+        layer_paths = list(e.get("Layers") or [])
+        if len(diff_ids) != len(layer_paths):
+            raise UnsupportedImage(f"{self.reference}: config lists {len(diff_ids)} diff_ids for "
+                                   f"{len(layer_paths)} layers", reference=self.reference)
+        layers = []
+        for path, diff_id in zip(layer_paths, diff_ids):
+            m = _BLOB_NAME.search(path)
+            # blobs/sha256/<hex> is named by its own digest (maybe compressed); <id>/layer.tar is the
+            # uncompressed tar, whose digest is the diff_id.
+            digest = f"sha256:{m.group(2)}" if m else str(diff_id)
+            self._paths[digest] = path
+            layers.append(Descriptor(DOCKER_LAYER_TAR, digest, self.storage.size(path)))
+        config_desc = Descriptor(DOCKER_CONFIG, config_digest, len(config_raw))
+        raw, digest, media_type = self._real_manifest(config_digest)
+        if raw is None:
+            raw = json.dumps(e, sort_keys=True).encode()
+            media_type = "application/vnd.docker.archive.manifest-entry+json"
+        return ImageManifest(raw=raw, digest=digest, media_type=media_type, config=config_desc,
+                             layers=tuple(layers), json=parse_json(raw, "manifest"))
+
+    def _real_manifest(self, config_digest: str) -> tuple[bytes | None, str | None, str]:
+        """Newer ``docker save`` also writes index.json and the real manifests: find ours, for its digest."""
+        if not self.storage.exists("index.json"):
+            return None, None, ""
+        try:
+            index = parse_json(self.storage.read("index.json"), "index.json")
+            stack = list(index.get("manifests") or [])
+            while stack:
+                d = Descriptor.from_json(stack.pop())
+                m = _BLOB_NAME.search(f"blobs/{d.digest.replace(':', '/')}")
+                if not m or not self.storage.exists(f"blobs/sha256/{m.group(2)}"):
+                    continue
+                raw = verify_bytes(self.storage.read(f"blobs/sha256/{m.group(2)}"), d.digest, d.size)
+                obj = parse_json(raw, "manifest")
+                if (obj.get("mediaType") or d.media_type) in MANIFEST_TYPES:
+                    if (obj.get("config") or {}).get("digest") == config_digest:
+                        return raw, d.digest, obj.get("mediaType") or d.media_type
+                else:
+                    stack.extend(obj.get("manifests") or [])
+        except (SourceError, UnsupportedImage):
+            return None, None, ""
+        return None, None, ""
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        path = self._paths.get(desc.digest)
+        if path is None:
+            raise ImageNotFound(f"{self.reference}: no blob {desc.digest} in the archive", reference=self.reference)
+        return VerifiedReader(self.storage.open(path), desc.digest, desc.size,  # type: ignore[return-value]
+                              what=f"{self.reference}: {path}")
+
+    def platforms(self) -> list[Platform]:
+        return []
+
+    def close(self) -> None:
+        self.storage.close()

@@ -1,0 +1,154 @@
+"""OCI image layouts: a directory (``oci:DIR[:TAG]``) or a tar of one (``oci-archive:FILE[:TAG]``)."""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from ..digest import VerifiedReader, parse_digest, verify_bytes
+from ..errors import ImageNotFound, SourceError, UnsupportedImage
+from ..manifest import (INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, ImageManifest, media_type_of,
+                        parse_json, parse_manifest, select_manifest)
+from ..platform import Platform
+from .base import Source
+from .storage import Storage, open_storage
+
+__all__ = ["LayoutSource"]
+
+
+def blob_path(digest: str) -> str:
+    algo, hexpart = parse_digest(digest)
+    return f"blobs/{algo}/{hexpart}"
+
+
+class StorageBlobs(Source):
+    """A source whose blobs are files ``blobs/<algo>/<hex>`` in a storage."""
+
+    storage: Storage
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        raw = self.storage.open(blob_path(desc.digest))
+        return VerifiedReader(raw, desc.digest, desc.size, what=f"{self.reference}: blob")  # type: ignore[return-value]
+
+    def read_blob(self, desc: Descriptor) -> bytes:
+        data = self.storage.read(blob_path(desc.digest))
+        return verify_bytes(data, desc.digest, desc.size, what=f"{self.reference}: blob")
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+class LayoutSource(StorageBlobs):
+    """An OCI image layout (image-spec ``image-layout.md``), read in place."""
+
+    def __init__(self, reference: str, path: str, selector: str | None, *, archive: bool) -> None:
+        super().__init__(reference)
+        self.transport = "oci-archive" if archive else "oci"
+        self.selector = selector
+        self.storage = open_storage(path, reference, want_dir=not archive)
+        if not self.storage.exists("index.json"):
+            kind = "archive" if archive else "directory"
+            raise SourceError(f"{reference}: {path} is not an OCI image layout (no index.json in the {kind})",
+                              reference=reference,
+                              hint="for a `docker save` tar use docker-archive:; for a registry use host/repo:tag")
+        if self.storage.exists("oci-layout"):
+            marker = parse_json(self.storage.read("oci-layout"), f"{reference}: oci-layout")
+            version = marker.get("imageLayoutVersion") if isinstance(marker, dict) else None
+            if version != "1.0.0":
+                raise UnsupportedImage(f"{reference}: unsupported imageLayoutVersion {version!r}", reference=reference)
+        self.index = self._read_index_json()
+
+    def _read_index_json(self) -> dict[str, Any]:
+        obj = parse_json(self.storage.read("index.json"), f"{self.reference}: index.json")
+        if not isinstance(obj, dict) or not isinstance(obj.get("manifests"), list):
+            raise UnsupportedImage(f"{self.reference}: index.json has no manifests list", reference=self.reference)
+        return obj
+
+    def _top_entries(self) -> list[Descriptor]:
+        return [Descriptor.from_json(m, where=f"{self.reference}: index.json") for m in self.index["manifests"]]
+
+    def tags(self) -> list[str]:
+        """The ``org.opencontainers.image.ref.name`` annotations of index.json."""
+        return [d.annotations[REF_NAME] for d in self._top_entries() if REF_NAME in d.annotations]
+
+    def _pick_top(self) -> Descriptor | list[Descriptor]:
+        entries = self._top_entries()
+        sel = self.selector
+        if sel is None:
+            return entries
+        if sel.startswith("@"):
+            found = self._find_digest(entries, sel[1:])
+            if found is None:
+                raise ImageNotFound(f"{self.reference}: no manifest {sel[1:]} in the layout", reference=self.reference)
+            return found
+        exact = [d for d in entries if d.annotations.get(REF_NAME) == sel]
+        if not exact:  # a full reference in the annotation: match its tag
+            exact = [d for d in entries if d.annotations.get(REF_NAME, "").rpartition(":")[2] == sel
+                     and ":" in d.annotations.get(REF_NAME, "")]
+        if not exact:
+            tags = ", ".join(self.tags()) or "none"
+            raise ImageNotFound(f"{self.reference}: no image tagged {sel!r} in the layout; tags: {tags}",
+                                reference=self.reference, hint="name one of those tags after the path: oci:DIR:TAG")
+        return exact if len(exact) > 1 else exact[0]
+
+    def _find_digest(self, entries: list[Descriptor], digest: str, depth: int = 0) -> Descriptor | None:
+        for d in entries:
+            if d.digest == digest:
+                return d
+            if d.media_type in INDEX_TYPES and depth < 8:
+                found = self._find_digest(self._index_entries(d), digest, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def _index_entries(self, desc: Descriptor) -> list[Descriptor]:
+        raw = self.read_blob(desc)
+        obj = parse_json(raw, f"{self.reference}: index {desc.digest}")
+        return [Descriptor.from_json(m, where=f"index {desc.digest}") for m in obj.get("manifests") or []]
+
+    def _descend(self, desc: Descriptor, platform: Platform | None, depth: int = 0) -> Descriptor:
+        """From an index entry down to an image manifest (nested indexes resolved by platform)."""
+        if desc.media_type in MANIFEST_TYPES:
+            return desc
+        if desc.media_type in INDEX_TYPES or depth == 0 and not desc.media_type:
+            if depth > 8:
+                raise UnsupportedImage(f"{self.reference}: indexes nested too deep", reference=self.reference)
+            raw = self.read_blob(desc)
+            obj = parse_json(raw, f"{self.reference}: {desc.digest}")
+            if media_type_of(obj, desc.media_type) in MANIFEST_TYPES:
+                return Descriptor(media_type_of(obj), desc.digest, desc.size, desc.platform, desc.annotations)
+            entries = [Descriptor.from_json(m, where=f"index {desc.digest}") for m in obj.get("manifests") or []]
+            chosen = select_manifest(entries, platform, what=f"{self.reference} (index {desc.digest})",
+                                     reference=self.reference)
+            return self._descend(chosen, platform, depth + 1)
+        raise UnsupportedImage(f"{self.reference}: {desc.digest} has media type {desc.media_type!r}, "
+                               "neither an image manifest nor an index", reference=self.reference)
+
+    def resolve(self, platform: Platform | None = None) -> ImageManifest:
+        top = self._pick_top()
+        if isinstance(top, list):
+            candidates = [d for d in top if d.media_type in MANIFEST_TYPES + INDEX_TYPES or not d.media_type]
+            if len(candidates) == 1:
+                top = candidates[0]
+            else:
+                flat = [d for d in candidates if d.media_type in MANIFEST_TYPES]
+                if flat and len(flat) == len(candidates) and (platform is not None or
+                                                              len({d.platform for d in flat}) == len(flat)):
+                    top = select_manifest(flat, platform, what=self.reference, reference=self.reference)
+                else:
+                    tags = ", ".join(self.tags()) or "untagged"
+                    raise ImageNotFound(f"{self.reference}: the layout holds {len(candidates)} images ({tags})",
+                                        reference=self.reference, hint="name one: oci:DIR:TAG")
+        desc = self._descend(top, platform)
+        raw = self.read_blob(desc)
+        return parse_manifest(raw, desc.digest, what=f"{self.reference}: manifest {desc.digest}")
+
+    def platforms(self) -> list[Platform]:
+        top = self._pick_top()
+        entries = top if isinstance(top, list) else [top]
+        out: list[Platform] = []
+        for d in entries:
+            if d.media_type in INDEX_TYPES:
+                out.extend(e.platform for e in self._index_entries(d) if e.platform)
+            elif d.platform:
+                out.append(d.platform)
+        return sorted(set(out), key=str)

@@ -1,0 +1,182 @@
+"""Files by relative path, from a directory or from inside an uncompressed tar (read in place)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import SourceError, SourceNotFound
+
+__all__ = ["Storage", "DirStorage", "TarStorage"]
+
+
+class Storage:
+    """Read-only files by relative, ``/``-separated path."""
+
+    reference: str = ""
+
+    def open(self, relpath: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def exists(self, relpath: str) -> bool:
+        raise NotImplementedError
+
+    def size(self, relpath: str) -> int:
+        raise NotImplementedError
+
+    def read(self, relpath: str) -> bytes:
+        with self.open(relpath) as f:
+            return f.read()
+
+    def close(self) -> None:
+        pass
+
+
+def _clean(relpath: str) -> str:
+    parts = [p for p in relpath.replace("\\", "/").split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise SourceError(f"refusing a path that climbs out of the image: {relpath!r}")
+    return "/".join(parts)
+
+
+def _clean_dots(relpath: str) -> str:
+    """Resolve ``..`` lexically; an archive-internal link may not climb out of the archive."""
+    out: list[str] = []
+    for p in relpath.split("/"):
+        if p in ("", "."):
+            continue
+        if p == "..":
+            if not out:
+                raise SourceError(f"archive link climbs out of the archive: {relpath!r}")
+            out.pop()
+        else:
+            out.append(p)
+    return "/".join(out)
+
+
+class DirStorage(Storage):
+    """Files under a directory; paths are confined to it."""
+
+    def __init__(self, root: Path, reference: str) -> None:
+        self.root = root
+        self.reference = reference
+
+    def _path(self, relpath: str) -> Path:
+        return self.root / _clean(relpath)
+
+    def open(self, relpath: str) -> BinaryIO:
+        try:
+            return open(self._path(relpath), "rb")
+        except FileNotFoundError:
+            raise SourceNotFound(f"{self.reference}: {relpath} is missing from {self.root}",
+                                 reference=self.reference, path=str(self._path(relpath)),
+                                 hint="the layout is incomplete; copy it again (skopeo copy)") from None
+
+    def exists(self, relpath: str) -> bool:
+        return self._path(relpath).is_file()
+
+    def size(self, relpath: str) -> int:
+        return self._path(relpath).stat().st_size
+
+
+class _Slice(io.RawIOBase):
+    """A window ``[start, start+length)`` of a file, with its own file handle (thread-safe)."""
+
+    def __init__(self, path: Path, start: int, length: int) -> None:
+        self._f = open(path, "rb")
+        self._f.seek(start)
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        if n is None or n < 0 or n > self._left:
+            n = self._left
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class TarStorage(Storage):
+    """Members of an uncompressed tar archive, read in place without extracting."""
+
+    def __init__(self, path: Path, reference: str) -> None:
+        self.path = path
+        self.reference = reference
+        self._members: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+            if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
+                raise SourceError(f"{reference}: {path} is a compressed archive",
+                                  reference=reference, hint=f"decompress it first (gzip -dc / zstd -dc {path} > image.tar)")
+            with tarfile.open(path, "r:") as tf:
+                links: dict[str, tuple[str, bool]] = {}
+                for m in tf:
+                    name = _clean(m.name)
+                    if m.isfile():
+                        self._members[name] = (m.offset_data, m.size)
+                    elif m.issym() or m.islnk():
+                        links[name] = (m.linkname, m.islnk())
+                for name, (target, hard) in links.items():  # docker save links identical layers
+                    base = name.rpartition("/")[0]
+                    joined = target if hard or target.startswith("/") else f"{base}/{target}"
+                    try:
+                        resolved = _clean_dots(joined)
+                    except SourceError:
+                        continue
+                    if resolved in self._members:
+                        self._members[name] = self._members[resolved]
+        except FileNotFoundError:
+            raise SourceNotFound(f"{reference}: no such file {path}", reference=reference, path=str(path)) from None
+        except IsADirectoryError:
+            raise SourceError(f"{reference}: {path} is a directory, not an archive", reference=reference,
+                              hint="use the oci: transport for an image layout directory") from None
+        except tarfile.TarError as exc:
+            raise SourceError(f"{reference}: {path} is not a readable tar archive: {exc}",
+                              reference=reference) from None
+
+    def open(self, relpath: str) -> BinaryIO:
+        key = _clean(relpath)
+        if key not in self._members:
+            raise SourceNotFound(f"{self.reference}: {relpath} is missing from archive {self.path}",
+                                 reference=self.reference, path=relpath,
+                                 hint="the archive is incomplete or not of this kind")
+        start, length = self._members[key]
+        return io.BufferedReader(_Slice(self.path, start, length), buffer_size=1 << 20)  # type: ignore[return-value]
+
+    def exists(self, relpath: str) -> bool:
+        return _clean(relpath) in self._members
+
+    def size(self, relpath: str) -> int:
+        return self._members[_clean(relpath)][1]
+
+
+def open_storage(path: str, reference: str, *, want_dir: bool) -> Storage:
+    """A DirStorage or TarStorage for ``path``, with a clear error when it is neither."""
+    p = Path(os.path.expanduser(path))
+    if want_dir:
+        if not p.exists():
+            raise SourceNotFound(f"{reference}: no such directory {p}", reference=reference, path=str(p))
+        if not p.is_dir():
+            raise SourceError(f"{reference}: {p} is not a directory", reference=reference,
+                              hint="use oci-archive: or docker-archive: for a tar file")
+        return DirStorage(p, reference)
+    return TarStorage(p, reference)

@@ -1,0 +1,267 @@
+"""A streaming tar reader over decompressed chunks: ustar, GNU and PAX headers, names kept as bytes.
+
+Written here rather than using ``tarfile`` because layers need raw byte names (non-UTF-8 names exist),
+one pass over a non-seekable stream, and speed on images with a million entries.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from .errors import LayerDecodeError
+
+__all__ = ["TarHeader", "TarReader", "REGULAR_TYPES"]
+
+BLOCK = 512
+REGULAR_TYPES = frozenset(b"0\x007")
+_ZERO_BLOCK = bytes(BLOCK)
+
+
+class TarHeader:
+    """One archive member's metadata, after long-name and PAX records are folded in."""
+
+    __slots__ = ("name", "linkname", "type", "size", "mode", "uid", "gid", "mtime", "devmajor",
+                 "devminor", "xattrs", "offset")
+
+    def __init__(self, name: bytes, linkname: bytes, type_: int, size: int, mode: int, uid: int, gid: int,
+                 mtime: int, devmajor: int, devminor: int, xattrs: dict[str, bytes] | None,
+                 offset: int) -> None:
+        self.name = name
+        self.linkname = linkname
+        self.type = type_  # the typeflag byte as an int: ord('0'), ord('5'), ...
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.mtime = mtime
+        self.devmajor = devmajor
+        self.devminor = devminor
+        self.xattrs = xattrs
+        self.offset = offset  # where the header starts in the uncompressed stream
+
+    def __repr__(self) -> str:
+        return f"<TarHeader {self.name!r} type={chr(self.type)!r} size={self.size}>"
+
+
+def _num(field: bytes, what: str) -> int:
+    """A numeric header field: octal ASCII, or GNU base-256 when the high bit is set."""
+    if field and field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        if field[0] == 0xFF:  # negative, two's complement
+            value -= 1 << (8 * (len(field) - 1))
+        return value
+    text = field.split(b"\x00", 1)[0].strip(b" ")
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise LayerDecodeError(f"tar header field {what} is not a number: {field!r}") from None
+
+
+def _cstr(field: bytes) -> bytes:
+    return field.split(b"\x00", 1)[0]
+
+
+def _parse_pax(data: bytes) -> dict[bytes, bytes]:
+    """PAX extended header records ``"<len> key=value\\n"``; values stay bytes."""
+    out: dict[bytes, bytes] = {}
+    pos = 0
+    n = len(data)
+    while pos < n:
+        if data[pos] == 0:
+            break
+        sp = data.find(b" ", pos)
+        if sp < 0:
+            raise LayerDecodeError("malformed PAX header record (no length)")
+        try:
+            length = int(data[pos:sp])
+        except ValueError:
+            raise LayerDecodeError(f"malformed PAX header record length {data[pos:sp]!r}") from None
+        if length <= 0 or pos + length > n:
+            raise LayerDecodeError("malformed PAX header record (bad length)")
+        record = data[sp + 1 : pos + length - 1]  # without the trailing newline
+        key, eq, value = record.partition(b"=")
+        if not eq:
+            raise LayerDecodeError(f"malformed PAX header record {record[:40]!r}")
+        out[key] = value
+        pos += length
+    return out
+
+
+class TarReader:
+    """Iterate headers with ``next()``; consume the current member's data with ``read_data`` or let
+    the next ``next()`` skip it."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+        self._pos = 0
+        self._offset = 0  # stream offset of self._buf[0]
+        self._remaining = 0  # data bytes of the current member not yet consumed
+        self._padding = 0
+        self._global_pax: dict[bytes, bytes] = {}
+        self.finished = False
+
+    # -- buffer -----------------------------------------------------------------------------------
+    def _fill(self, need: int) -> bool:
+        """Make at least ``need`` bytes available at ``_pos``; False at end of stream."""
+        avail = len(self._buf) - self._pos
+        if avail >= need:
+            return True
+        parts = [self._buf[self._pos :]] if avail else []
+        self._offset += self._pos
+        have = avail
+        for chunk in self._chunks:
+            parts.append(chunk)
+            have += len(chunk)
+            if have >= need:
+                break
+        self._buf = b"".join(parts) if len(parts) != 1 else bytes(parts[0])
+        self._pos = 0
+        return have >= need
+
+    def _take(self, n: int) -> bytes:
+        if not self._fill(n):
+            raise LayerDecodeError("tar stream ends inside a member (truncated layer)")
+        start = self._pos
+        self._pos += n
+        return self._buf[start : self._pos]
+
+    def _consume(self, n: int, sink: Callable[[memoryview], None] | None) -> None:
+        """Pass ``n`` bytes to ``sink`` (or drop them) without joining them into one buffer."""
+        while n:
+            avail = len(self._buf) - self._pos
+            if not avail:
+                if not self._fill(1):
+                    raise LayerDecodeError("tar stream ends inside a member's data (truncated layer)")
+                avail = len(self._buf) - self._pos
+            k = avail if avail < n else n
+            if sink is not None:
+                sink(memoryview(self._buf)[self._pos : self._pos + k])
+            self._pos += k
+            n -= k
+
+    # -- members ----------------------------------------------------------------------------------
+    def read_data(self, sink: Callable[[memoryview], None]) -> None:
+        """Feed the current member's data to ``sink`` in pieces."""
+        n = self._remaining
+        self._remaining = 0
+        self._consume(n, sink)
+
+    def _skip_rest(self) -> None:
+        if self._remaining:
+            n = self._remaining
+            self._remaining = 0
+            self._consume(n, None)
+        if self._padding:
+            n = self._padding
+            self._padding = 0
+            self._consume(n, None)
+
+    def next(self) -> TarHeader | None:
+        """The next member's header (long names and PAX applied), or None at end of archive."""
+        if self.finished:
+            return None
+        self._skip_rest()
+        long_name: bytes | None = None
+        long_link: bytes | None = None
+        pax: dict[bytes, bytes] = {}
+        while True:
+            if not self._fill(BLOCK):
+                if len(self._buf) - self._pos == 0:
+                    # EOF on a block boundary without end-of-archive blocks: accepted, as GNU tar does.
+                    self.finished = True
+                    return None
+                raise LayerDecodeError("tar stream ends inside a header (truncated layer)")
+            offset = self._offset + self._pos
+            block = self._take(BLOCK)
+            if block == _ZERO_BLOCK:
+                self.finished = True
+                return None
+            self._check_sum(block, offset)
+            typeflag = block[156]
+            size = _num(block[124:136], "size")
+            if size < 0:
+                raise LayerDecodeError(f"tar header at offset {offset} has a negative size")
+            padding = -size % BLOCK
+            if typeflag in (0x4C, 0x4B, 0x78, 0x67):  # 'L' 'K' 'x' 'g': meta records for the next member
+                data = self._take(size)
+                self._consume(padding, None)
+                if typeflag == 0x4C:
+                    long_name = _cstr(data)
+                elif typeflag == 0x4B:
+                    long_link = _cstr(data)
+                elif typeflag == 0x78:
+                    pax.update(_parse_pax(data))
+                else:
+                    self._global_pax.update(_parse_pax(data))
+                continue
+            return self._header(block, offset, typeflag, size, padding, long_name, long_link, pax)
+
+    def _check_sum(self, block: bytes, offset: int) -> None:
+        stored = _num(block[148:156], "chksum")
+        unsigned = sum(block) - sum(block[148:156]) + 8 * 0x20
+        if stored == unsigned:
+            return
+        signed = unsigned - 2 * sum(b for b in block if b > 127)
+        signed += 2 * sum(b for b in block[148:156] if b > 127)
+        if stored != signed:
+            raise LayerDecodeError(f"tar header checksum mismatch at offset {offset} (corrupt layer)")
+
+    def _header(self, block: bytes, offset: int, typeflag: int, size: int, padding: int,
+                long_name: bytes | None, long_link: bytes | None, pax: dict[bytes, bytes]) -> TarHeader:
+        if self._global_pax:
+            pax = {**self._global_pax, **pax}
+        if long_name is not None:
+            name = long_name
+        else:
+            name = _cstr(block[0:100])
+            if block[257:263] == b"ustar\x00" and block[345] != 0:  # POSIX ustar prefix (not GNU)
+                name = _cstr(block[345:500]) + b"/" + name
+        linkname = long_link if long_link is not None else _cstr(block[157:257])
+        mode = _num(block[100:108], "mode") & 0o7777
+        uid = _num(block[108:116], "uid")
+        gid = _num(block[116:124], "gid")
+        mtime = _num(block[136:148], "mtime")
+        devmajor = devminor = 0
+        if typeflag in (0x33, 0x34):  # '3' char, '4' block
+            devmajor = _num(block[329:337], "devmajor")
+            devminor = _num(block[337:345], "devminor")
+        xattrs: dict[str, bytes] | None = None
+        if pax:
+            if b"path" in pax:
+                name = pax[b"path"]
+            if b"linkpath" in pax:
+                linkname = pax[b"linkpath"]
+            try:
+                if b"size" in pax:
+                    size = int(pax[b"size"])
+                    padding = -size % BLOCK
+                if b"uid" in pax:
+                    uid = int(pax[b"uid"])
+                if b"gid" in pax:
+                    gid = int(pax[b"gid"])
+                if b"mtime" in pax:
+                    mtime = int(float(pax[b"mtime"]))
+            except ValueError:
+                raise LayerDecodeError(f"malformed numeric PAX value in the header at offset {offset}") from None
+            for key, value in pax.items():
+                if key.startswith(b"SCHILY.xattr."):
+                    if xattrs is None:
+                        xattrs = {}
+                    xattrs[key[13:].decode("utf-8", "surrogateescape")] = value
+        if typeflag in (0x31, 0x32, 0x33, 0x34, 0x35, 0x36):
+            # Links, devices, directories and fifos carry no data whatever the size field says (as tarfile).
+            size = padding = 0
+        self._remaining = size
+        self._padding = padding
+        return TarHeader(name, linkname, typeflag, size, mode, uid, gid, mtime, devmajor, devminor, xattrs,
+                         offset)
+
+    def __iter__(self) -> Iterator[TarHeader]:
+        while True:
+            h = self.next()
+            if h is None:
+                return
+            yield h
