@@ -69,7 +69,9 @@ class Assembly:
     tree: dict[str, Node]
     children: dict[str, dict[str, None]]
     events: dict[str, list] = field(default_factory=dict)
-    inode_origin: dict[int, tuple[int, int]] = field(default_factory=dict)  # inode -> (layer, entry index)
+    inode_origin: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # inode -> (layer, entry, path)
+    # inode -> (layer that removed its last link, cause): the file versions that are not in the final tree
+    fates: dict[int, tuple[int, str]] = field(default_factory=dict)
     anomalies: list[tuple[int, str, str, str]] = field(default_factory=list)  # (layer, path, kind, detail)
 
     def walk(self, top: str = "/") -> Iterable[str]:
@@ -106,7 +108,10 @@ class _Folder:
         self.ev: dict[str, list] = {c: [] for c in _EVENT_COLUMNS}
         self.anomalies: list[tuple[int, str, str, str]] = []
         self.next_inode = 1
-        self.inode_origin: dict[int, tuple[int, int]] = {}
+        self.inode_origin: dict[int, tuple[int, int, str]] = {}
+        self.links: dict[int, int] = {}
+        self.fates: dict[int, tuple[int, str]] = {}
+        self.replacing: tuple[str, Node] | None = None  # (path, new node) while a replacement removes
         self.layer = -1
         # path -> (version before this layer or None, cause of its removal or None), first-touch order
         self.touched: dict[str, tuple[Node | None, str | None]] = {}
@@ -121,6 +126,12 @@ class _Folder:
     def _remove(self, path: str, cause: str) -> None:
         """Remove ``path`` and everything below it, touching each removed path."""
         self._touch(path, cause)
+        node = self.tree[path]
+        if node.inode:
+            left = self.links[node.inode] - 1
+            self.links[node.inode] = left
+            if not left:
+                self.fates[node.inode] = (self.layer, self._waste_cause(path, node, cause))
         kids = self.children.pop(path, None)
         if kids:
             for child in list(kids):
@@ -130,8 +141,19 @@ class _Folder:
         if parent_kids is not None:
             parent_kids.pop(path, None)
 
+    def _waste_cause(self, path: str, node: Node, cause: str) -> str:
+        """Why a file version stops being visible: deleted, overwritten, or re-shipped unchanged."""
+        if cause != "replaced" or self.replacing is None or self.replacing[0] != path:
+            return "deleted_later"  # whiteout, opaque, or a parent directory replaced by a non-directory
+        new = self.replacing[1]
+        if new.type in ("f", "h") and new.digest == node.digest:
+            return "metadata_only"
+        return "overwritten"
+
     def _insert(self, path: str, node: Node) -> None:
         self._touch(path, None)
+        if node.inode:
+            self.links[node.inode] = self.links.get(node.inode, 0) + 1
         self.tree[path] = node
         self.children[_parent(path)][path] = None
         if node.type == "d" and path not in self.children:
@@ -228,7 +250,7 @@ class _Folder:
             if t == "f":
                 inode = self.next_inode
                 self.next_inode += 1
-                self.inode_origin[inode] = (layer, i)
+                self.inode_origin[inode] = (layer, i, path)
             elif t == "h":
                 target = self.resolve(linkname or "/", follow_last=True)
                 tnode = tree.get(target) if target else None
@@ -249,7 +271,9 @@ class _Folder:
                     self._touch(path, None)
                     tree[path] = new  # attributes only: children stay
                     continue
+                self.replacing = (path, new)
                 self._remove(path, "replaced")
+                self.replacing = None
             self._insert(path, new)
         self._emit(layer)
 
@@ -267,6 +291,10 @@ class _Folder:
                 kind, row = "whited_out", before
             else:
                 kind, row = "overwritten", after
+                fate = self.fates.get(before.inode) if before.inode else None
+                if fate is not None and fate == (layer, "deleted_later"):
+                    # removed by a whiteout or opaque marker, then re-added by the same layer
+                    self.fates[before.inode] = (layer, "metadata_only" if before.same_content(after) else "overwritten")
             ev["layer"].append(layer)
             ev["path"].append(path)
             ev["event"].append(kind)
@@ -291,4 +319,4 @@ def assemble(scans: list[LayerScan]) -> Assembly:
     for layer, scan in enumerate(scans):
         folder.apply(layer, scan)
     return Assembly(tree=folder.tree, children=folder.children, events=folder.ev,
-                    inode_origin=folder.inode_origin, anomalies=folder.anomalies)
+                    inode_origin=folder.inode_origin, fates=folder.fates, anomalies=folder.anomalies)

@@ -102,7 +102,7 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
     primary: dict[int, str] = {}
     wanted: dict[int, dict[int, str]] = {}  # layer -> {entry index: host path to write}
     for inode, paths in groups.items():
-        layer, entry = asm.inode_origin[inode]
+        layer, entry, _ = asm.inode_origin[inode]
         first = next((p for p in paths if tree[p].type == "f" and tree[p].layer == layer and tree[p].entry == entry),
                      min(paths))
         primary[inode] = first

@@ -120,7 +120,7 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     for node in asm.tree.values():
         if node.inode and node.inode not in seen_inodes:
             seen_inodes.add(node.inode)
-            origin_layer, _ = asm.inode_origin[node.inode]
+            origin_layer = asm.inode_origin[node.inode][0]
             visible[origin_layer] += node.size
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
     history = list(config.get("history") or [])

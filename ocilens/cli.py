@@ -1,0 +1,218 @@
+"""The command line: ``ocilens analyze [REF]``, ``ocilens extract REF DIR``.
+
+Exit codes: 0 success, 1 a check failed, 2 the image could not be read or analysed (the message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from .errors import OcilensError
+
+__all__ = ["main"]
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _load(args: argparse.Namespace, ref: str | None = None):
+    from .image import SAMPLE_REF, load
+
+    ref = ref or getattr(args, "ref", None) or SAMPLE_REF
+    return load(ref, platform=args.platform, cache=not args.no_cache)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Print a readable summary of an image; optionally write its tables as JSON."""
+    from .export import image_summary, write_json
+
+    img = _load(args)
+    s = image_summary(img)
+    out = sys.stdout
+    print(f"image     {s['reference']}", file=out)
+    print(f"platform  {s['platform'] or 'unknown'}", file=out)
+    print(f"digest    {s['manifest_digest'] or '(no manifest: docker save archive)'}", file=out)
+    print(f"image id  {s['image_id']}", file=out)
+    print(f"size      {_human(s['compressed_bytes'])} compressed, {_human(s['uncompressed_bytes'])} "
+          f"uncompressed, {s['files']:,} paths in the final tree", file=out)
+    ev = s["events"]
+    print("events    " + ", ".join(f"{ev.get(k, 0):,} {k}" for k in ("added", "overwritten", "whited_out")),
+          file=out)
+    print("", file=out)
+    layers = img.layers
+    print(f"{'#':>3} {'compressed':>11} {'size':>10} {'added':>6} {'overwr':>6} {'removed':>7} {'wasted':>10}  "
+          f"created_by", file=out)
+    for row in layers.itertuples(index=False):
+        created_by = (row.created_by if isinstance(row.created_by, str) else "").replace("\n", " ")
+        if len(created_by) > 60:
+            created_by = created_by[:57] + "..."
+        print(f"{row.layer:>3} {_human(row.compressed_size):>11} {_human(row.uncompressed_size):>10} "
+              f"{row.added:>6} {row.overwritten:>6} {row.whited_out:>7} {_human(row.wasted_bytes):>10}  "
+              f"{created_by}", file=out)
+    b = img.bloat().summary()
+    print(f"\nefficiency {b['efficiency']:.1%}: {_human(b['wasted_bytes'])} wasted of {_human(b['shipped_bytes'])} "
+          f"shipped (dive: {b['dive_efficiency']:.1%}, {_human(b['dive_wasted_bytes'])} wasted); "
+          f"duplicates {_human(b['duplicate_bytes'])}, junk {_human(b['junk_bytes'])} still visible", file=out)
+    if s["anomalies"]:
+        print(f"\n{s['anomalies']} anomalies (unsafe or invalid entries): see --json or Image.anomalies",
+              file=out)
+        for r in img.anomalies.head(10).itertuples(index=False):
+            print(f"  layer {r.layer}: {r.kind}: {r.path!r}", file=out)
+    if args.json:
+        write_json(img, args.json)
+        print(f"\nwrote {args.json}", file=out)
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """Extract the final rootfs into a new or empty directory."""
+    img = _load(args)
+    devices = False if args.no_devices else None
+    result = img.extract(args.dir, strict=args.strict, devices=devices)
+    print(f"extracted {img.reference} into {result.target}: {result.files} files, {result.dirs} dirs, "
+          f"{result.symlinks} symlinks, {result.hardlinks} hardlinks, {result.devices} devices, "
+          f"{result.fifos} fifos")
+    for path, reason in result.skipped:
+        print(f"  skipped {path!r}: {reason}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """CI gate: exit 0 when every rule passes, 1 when one fails, 2 when the image cannot be analysed."""
+    import json
+    import os
+
+    from .gate import check
+
+    rules: dict[str, float | str | None] = {}
+    if args.lowest_efficiency is not None:
+        rules["lowestEfficiency"] = args.lowest_efficiency
+    if args.highest_wasted_bytes is not None:
+        rules["highestWastedBytes"] = args.highest_wasted_bytes
+    if args.highest_user_wasted_percent is not None:
+        rules["highestUserWastedPercent"] = args.highest_user_wasted_percent
+    ci_file = args.ci_config
+    if ci_file is None and os.path.exists(".dive-ci"):
+        ci_file = ".dive-ci"
+    # Validate the thresholds before the (slow) load, so a typo fails fast.
+    from .gate import _threshold, read_dive_ci
+    for k, v in rules.items():
+        _threshold(k, v, f"--{k}")
+    if ci_file:
+        read_dive_ci(ci_file)
+    img = _load(args)
+    result = check(img, rules, numbers=args.numbers, dive_ci=ci_file)
+    for r in result.rules:
+        shown = "disabled" if r.threshold is None else f"{r.value:.4g} vs {r.threshold:.4g}"
+        print(f"  {r.status.upper():4}  {r.name}: {shown}  ({r.source})")
+    print(f"{'PASS' if result.passed else 'FAIL'}: {img.reference} ({args.numbers} numbers)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result.to_dict(), f, indent=1)
+            f.write("\n")
+    return 0 if result.passed else 1
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compare two images' final trees, shared layers, config and history."""
+    import json
+
+    from .export import frame_records
+
+    a = _load(args, args.a)
+    b = _load(args, args.b)
+    d = a.diff(b)
+    s = d.summary()
+    print(f"{a.reference} -> {b.reference}")
+    print(f"files: {s['added']} added, {s['modified']} modified, {s['removed']} removed, "
+          f"{s['size_delta']:+,} bytes; {s['shared_layers']} shared layers")
+    top = d.files.reindex(d.files["size_delta"].abs().sort_values(ascending=False).index).head(args.top)
+    for r in top.itertuples(index=False):
+        print(f"  {r.change:9} {int(r.size_delta):>+12,}  {r.path}")
+    for r in d.config.itertuples(index=False):
+        print(f"  config {r.field}: {r.a} -> {r.b}")
+    for r in d.history.itertuples(index=False):
+        print(f"  history {r.change}: {r.a if isinstance(r.a, str) else ''} -> {r.b if isinstance(r.b, str) else ''}")
+    if args.json:
+        doc = {"a": a.reference, "b": b.reference, "summary": s, "files": frame_records(d.files),
+               "shared_layers": frame_records(d.shared_layers), "config": frame_records(d.config),
+               "history": frame_records(d.history)}
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+    if args.csv:
+        d.files.to_csv(args.csv, index=False)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, ref_optional: bool | None) -> None:
+    if ref_optional is None:
+        pass
+    elif ref_optional:
+        p.add_argument("ref", nargs="?", help="image reference (default: the bundled sample image)")
+    else:
+        p.add_argument("ref", help="image reference: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, host/repo:tag")
+    p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
+    p.add_argument("--no-cache", action="store_true", help="do not use or fill the layer scan cache")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocilens", description="What is inside a container image, and why "
+                                     "it is so big.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("analyze", help="summarize an image: layers, events, sizes")
+    _common(p, ref_optional=True)
+    p.add_argument("--json", metavar="FILE", help="write the layers, events and files tables as JSON")
+    p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("extract", help="write the image's rootfs to a directory, safely")
+    _common(p, ref_optional=False)
+    p.add_argument("dir", help="target directory (new or empty)")
+    p.add_argument("--strict", action="store_true", help="refuse images with unsafe entries")
+    p.add_argument("--no-devices", action="store_true", help="do not create device nodes")
+    p.set_defaults(func=cmd_extract)
+    p = sub.add_parser("check", help="CI gate on efficiency and waste (reads .dive-ci); exit 1 on failure")
+    _common(p, ref_optional=True)
+    p.add_argument("--lowest-efficiency", metavar="RATIO", help="fail below this efficiency (0..1)")
+    p.add_argument("--highest-wasted-bytes", metavar="SIZE", help="fail above this waste (1234, 20MB, 1GiB)")
+    p.add_argument("--highest-user-wasted-percent", metavar="RATIO",
+                   help="fail above this ratio of waste to the bytes above the base layer (0..1)")
+    p.add_argument("--ci-config", metavar="FILE", help="a .dive-ci file (default: ./.dive-ci when present)")
+    p.add_argument("--numbers", choices=("dive", "ocilens"), default="dive",
+                   help="check dive's numbers (default, thresholds carry over) or ocilens's own")
+    p.add_argument("--json", metavar="FILE", help="write the result (schema ocilens.check/v1)")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("diff", help="compare two images")
+    _common(p, ref_optional=None)
+    p.add_argument("a", help="the old image")
+    p.add_argument("b", help="the new image")
+    p.add_argument("--top", type=int, default=20, help="how many changed files to print (by size change)")
+    p.add_argument("--json", metavar="FILE", help="write the whole diff as JSON")
+    p.add_argument("--csv", metavar="FILE", help="write the file changes as CSV")
+    p.set_defaults(func=cmd_diff)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except OcilensError as exc:
+        print(f"ocilens: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
