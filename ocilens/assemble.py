@@ -72,6 +72,7 @@ class Assembly:
     inode_origin: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # inode -> (layer, entry, path)
     # inode -> (layer that removed its last link, cause): the file versions that are not in the final tree
     fates: dict[int, tuple[int, str]] = field(default_factory=dict)
+    device_alias: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     anomalies: list[tuple[int, str, str, str]] = field(default_factory=list)  # (layer, path, kind, detail)
 
     def walk(self, top: str = "/") -> Iterable[str]:
@@ -111,6 +112,7 @@ class _Folder:
         self.inode_origin: dict[int, tuple[int, int, str]] = {}
         self.links: dict[int, int] = {}
         self.fates: dict[int, tuple[int, str]] = {}
+        self.device_alias: dict[tuple[int, int], tuple[int, int]] = {}  # hardlinked device -> its original entry
         self.replacing: tuple[str, Node] | None = None  # (path, new node) while a replacement removes
         self.layer = -1
         # path -> (version before this layer or None, cause of its removal or None), first-touch order
@@ -237,6 +239,11 @@ class _Folder:
                 anomalies.append((layer, paths[i], "symlink_loop", "too many symlinks in the parent path; skipped"))
                 continue
             if path == "/":
+                if types[i] == "d":  # the root entry ("./") sets the root's attributes, as umoci applies them
+                    tree["/"] = Node("d", 0, modes[i], uids[i], gids[i], mtimes[i], None, None, layer, i, 0)
+                else:
+                    anomalies.append((layer, paths[i], "root_not_directory", "an entry tries to replace the root "
+                                      "directory with a non-directory; skipped"))
                 continue
             if not self._ensure_parents(path):
                 anomalies.append((layer, paths[i], "parent_not_directory",
@@ -251,20 +258,30 @@ class _Folder:
                 inode = self.next_inode
                 self.next_inode += 1
                 self.inode_origin[inode] = (layer, i, path)
-            elif t == "h":
-                target = self.resolve(linkname or "/", follow_last=True)
+            mode, uid, gid, mtime = modes[i], uids[i], gids[i], mtimes[i]
+            if t == "h":
+                # link(2) never follows a symlink: the target's parents are resolved, its last name is not.
+                target = self.resolve(linkname or "/")
                 tnode = tree.get(target) if target else None
-                if tnode is None or tnode.type not in ("f", "h"):
+                if tnode is None or tnode.type == "d":
                     anomalies.append((layer, path, "bad_hardlink",
-                                      f"hardlink target {linkname} is {'missing' if tnode is None else 'not a file'}; skipped"))
+                                      f"hardlink target {linkname} is {'missing' if tnode is None else 'a directory'}; "
+                                      "skipped"))
                     continue
                 if target == path:
                     continue  # a link to itself changes nothing
-                size, digest, inode, linkname = tnode.size, tnode.digest, tnode.inode, target
+                # Another name of the target's inode: its metadata is the inode's, not this header's.
+                mode, uid, gid, mtime = tnode.mode, tnode.uid, tnode.gid, tnode.mtime
+                if tnode.type in ("f", "h"):
+                    size, digest, inode, linkname = tnode.size, tnode.digest, tnode.inode, target
+                else:  # a second name of a symlink, device or fifo: the same kind of node
+                    t, size, digest, linkname = tnode.type, tnode.size, tnode.digest, tnode.linkname
+                    if t in ("c", "b"):
+                        self.device_alias[(layer, i)] = (tnode.layer, tnode.entry)
             if path in seen:
                 anomalies.append((layer, path, "duplicate_path", "the layer holds this path twice; the last one wins"))
             seen.add(path)
-            new = Node(t, size, modes[i], uids[i], gids[i], mtimes[i], linkname, digest, layer, i, inode)
+            new = Node(t, size, mode, uid, gid, mtime, linkname, digest, layer, i, inode)
             old = tree.get(path)
             if old is not None:
                 if old.type == "d" and t == "d":
@@ -319,4 +336,5 @@ def assemble(scans: list[LayerScan]) -> Assembly:
     for layer, scan in enumerate(scans):
         folder.apply(layer, scan)
     return Assembly(tree=folder.tree, children=folder.children, events=folder.ev,
-                    inode_origin=folder.inode_origin, fates=folder.fates, anomalies=folder.anomalies)
+                    inode_origin=folder.inode_origin, fates=folder.fates, anomalies=folder.anomalies,
+                    device_alias=folder.device_alias)

@@ -68,6 +68,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         write_json(img, args.json)
         print(f"\nwrote {args.json}", file=out)
+    if args.html:
+        compare = _load(args, args.compare) if args.compare else None
+        img.report(compare=compare).to_html(args.html)
+        print(f"wrote {args.html}", file=out)
     return 0
 
 
@@ -170,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="summarize an image: layers, events, sizes")
     _common(p, ref_optional=True)
     p.add_argument("--json", metavar="FILE", help="write the layers, events and files tables as JSON")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    p.add_argument("--compare", metavar="REF", help="with --html: add a diff against this (newer) image")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("extract", help="write the image's rootfs to a directory, safely")
     _common(p, ref_optional=False)

@@ -161,7 +161,8 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
             os.mkfifo(host, 0o600)
             result.fifos += 1
         elif t in ("c", "b"):
-            major, minor = image.scans[node.layer].devices.get(node.entry, (0, 0))
+            src_layer, src_entry = asm.device_alias.get((node.layer, node.entry), (node.layer, node.entry))
+            major, minor = image.scans[src_layer].devices.get(src_entry, (0, 0))
             if not make_devices:
                 result.skipped.append((path, "device node (not root; pass devices=True to try)"))
                 continue
@@ -176,9 +177,14 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
     # Metadata last: owners, then modes (chown clears setuid), xattrs, then times; directories deepest first.
     entries = sorted(tree.items(), key=lambda kv: kv[0].count("/"), reverse=True)
     for path, node in entries:
-        if path == "/" or node.inode and primary[node.inode] != path:
+        if node.inode and primary[node.inode] != path:
             continue  # hardlinks share their inode's metadata, as umoci leaves it
-        host = _host(root, path)
+        if path == "/":
+            if node.entry < 0:
+                continue  # no layer set the root's attributes: leave the target directory as it is
+            host = root
+        else:
+            host = _host(root, path)
         if not os.path.lexists(host):
             continue  # a skipped device node
         if is_root:

@@ -61,17 +61,28 @@ def events_frame(asm: Assembly) -> pd.DataFrame:
 
 def files_frame(asm: Assembly) -> pd.DataFrame:
     """The final tree, sorted by path (the root itself excluded)."""
-    paths = sorted(p for p in asm.tree if p != "/")
-    nodes = [asm.tree[p] for p in paths]
+    tree = asm.tree
+    paths = sorted(p for p in tree if p != "/")
+    nodes = [tree[p] for p in paths]
+    types = [n.type for n in nodes]
+    links = [n.linkname for n in nodes]
+    for k, n in enumerate(nodes):
+        if n.type == "h":
+            # "hardlink" means another name of the inode at linkname; when that name is gone (or now holds
+            # another inode), this one is a plain file, as on disk (nlink 1).
+            other = tree.get(n.linkname or "")
+            if other is None or other.inode != n.inode:
+                types[k] = "f"
+                links[k] = None
     df = pd.DataFrame({
         "path": pd.array(paths, dtype="string"),
-        "type": _types([n.type for n in nodes]),
+        "type": _types(types),
         "size": pd.array([n.size for n in nodes], dtype="Int64"),
         "mode": pd.array([n.mode for n in nodes], dtype="Int64"),
         "uid": pd.array([n.uid for n in nodes], dtype="Int64"),
         "gid": pd.array([n.gid for n in nodes], dtype="Int64"),
         "mtime": _times([n.mtime for n in nodes]),
-        "linkname": pd.array([n.linkname for n in nodes], dtype="string"),
+        "linkname": pd.array(links, dtype="string"),
         "digest": pd.array([n.digest for n in nodes], dtype="string"),
         "layer": pd.array([n.layer for n in nodes], dtype="Int16"),
         "implicit": pd.array([n.implicit for n in nodes], dtype="bool"),

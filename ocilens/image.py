@@ -40,6 +40,7 @@ class Image:
         self.config = config
         self.config_raw = config_raw
         self.scans = scans
+        self._bloat: "Bloat | None" = None
 
     @property
     def manifest_digest(self) -> str | None:
@@ -88,12 +89,57 @@ class Image:
         """Entries that are unsafe, invalid or ambiguous (escaping names, bad links, duplicates...)."""
         return frames.anomalies_frame(self.assembly)
 
+    @property
+    def plot(self) -> "PlotAccessor":
+        """Charts: ``img.plot.layer_sizes(ax=None)``, ``.waste_by_cause()``, ``.largest_dirs()``."""
+        from .plots import PlotAccessor
+
+        return PlotAccessor(self)
+
+    def bloat(self) -> "Bloat":
+        """The bloat audit: efficiency, wasted bytes and their causes, duplicates, junk, dive's numbers."""
+        from .bloat import Bloat
+
+        if self._bloat is None:
+            self._bloat = Bloat(self)
+        return self._bloat
+
+    def layer_diff(self, index: int, *, include_unchanged: bool = False) -> pd.DataFrame:
+        """What layer ``index`` added, modified (and how) and removed, relative to the layers below."""
+        from .diff import layer_diff
+
+        return layer_diff(self, index, include_unchanged=include_unchanged)
+
+    def diff(self, other: "Image", *, include_unchanged: bool = False) -> "ImageDiff":
+        """Compare this image (old) with ``other`` (new): files, shared layers, config, history."""
+        from .diff import image_diff
+
+        return image_diff(self, other, include_unchanged=include_unchanged)
+
     def extract(self, target: str | os.PathLike[str], *, strict: bool = False,
                 devices: bool | None = None) -> "ExtractResult":
         """Write the final rootfs under ``target`` (empty or new), as ``umoci unpack`` would."""
         from .extract import extract
 
         return extract(self, Path(target), strict=strict, devices=devices)
+
+    def report(self, compare: "Image | None" = None, top: int = 25) -> "Report":
+        """An HTML report (``.to_html(path)``); ``compare`` adds a diff with that (newer) image."""
+        from .report import Report
+
+        return Report(self, compare=compare, top=top)
+
+    def _repr_html_(self) -> str:
+        from .html import CSS, esc, human, svg_of
+        from .plots import layer_sizes
+        from .report import image_cards, layers_table
+
+        head = (f"<b>{esc(self.reference)}</b> <span class=\"muted\">{esc(self.platform or '')} · "
+                f"{esc(self.manifest_digest or self.image_id)} · {len(self.scans)} layers · "
+                f"{esc(human(int(self.layers['compressed_size'].sum())))} compressed</span>")
+        chart = svg_of(lambda ax: layer_sizes(self, ax), size=(6, 2.6))
+        return (f"<style>{CSS}</style><div class=\"ocilens\">{head}{image_cards(self)}"
+                f"<div class=\"charts\">{chart}</div>{layers_table(self)}</div>")
 
     def close(self) -> None:
         self.source.close()
@@ -149,16 +195,25 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
 
 
 def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True,
-         progress: ProgressCallback | None = None, workers: int | None = None, **source_options: Any) -> Image:
+         progress: Any = "auto", workers: int | None = None, **source_options: Any) -> Image:
     """Load an image: ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``,
     ``docker://REF`` or a registry reference ``host/repo:tag``.
 
     ``platform`` (``"linux/arm64"``) picks from a multi-platform index (default: this machine's);
-    ``cache=False`` skips the scan cache; ``progress(event, **info)`` is told what happens.
+    ``cache=False`` skips the scan cache; ``progress`` is ``"auto"`` (a widget in a notebook, a text bar
+    on a terminal, silence in CI), ``"widget"``, ``"text"``, ``False``, or a callable ``(event, **info)``.
     Registry options (``auth=``, ``insecure=``) pass through to the registry source.
     """
+    from .progress import make_progress
+
     plat = Platform.parse(platform) if platform is not None else None
-    source = open_source(ref, **source_options)
+    progress = make_progress(progress)
+    try:
+        source = open_source(ref, **source_options)
+    except BaseException as exc:
+        if progress:
+            progress("error", error=exc)
+        raise
     try:
         if progress:
             progress("resolve", reference=ref)
@@ -178,8 +233,10 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         if progress:
             progress("done", reference=ref)
         return image
-    except BaseException:
+    except BaseException as exc:
         source.close()
+        if progress:
+            progress("error", error=exc)
         raise
 
 
@@ -188,4 +245,8 @@ def sample_image(**kwargs: Any) -> Image:
     return load(SAMPLE_REF, **kwargs)
 
 
-from .extract import ExtractResult  # noqa: E402  (for the annotation; extract imports nothing from here)
+from .bloat import Bloat  # noqa: E402  (annotations)
+from .diff import ImageDiff  # noqa: E402
+from .plots import PlotAccessor  # noqa: E402
+from .report import Report  # noqa: E402
+from .extract import ExtractResult  # noqa: E402

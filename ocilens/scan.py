@@ -152,8 +152,6 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
                 target = parent.rstrip("/") + "/" + base[len(WH_PREFIX):]
                 scan.whiteouts.append((target, ordinal))
             continue
-        if path == "/":
-            continue  # the root entry ("./") only restates the root directory
         code = _TYPE_CODES.get(h.type)
         if code is None:
             anomalies.append((path, "unknown_type", f"tar type {chr(h.type)!r} read as a regular file"))

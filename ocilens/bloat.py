@@ -1,0 +1,207 @@
+"""The bloat audit: shipped, visible and wasted bytes, the cause of every wasted file version, and the
+savings still visible (duplicate content, well-known junk). dive's numbers ride along for comparison.
+
+Definitions (DESIGN.md): *shipped* is every regular file version in every layer (a hardlink ships no
+bytes); *visible* is the final tree's regular files, each inode once; *wasted* = shipped - visible, each
+lost version attributed to the layer that shipped it, with the cause and the layer that made it waste.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .dive import DiveNumbers, dive_numbers
+
+if TYPE_CHECKING:
+    from .image import Image
+
+__all__ = ["Bloat", "bloat", "WASTE_CAUSES", "JUNK_RULES"]
+
+WASTE_CAUSES = ("deleted_later", "overwritten", "metadata_only")
+_CAUSE_DTYPE = pd.CategoricalDtype(WASTE_CAUSES)
+
+# (kind, pattern on the absolute path): visible files a cleanup step usually removes.
+JUNK_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((k, re.compile(p)) for k, p in (
+    ("apt_cache", r"^/var/cache/apt/(archives/[^/]+\.deb|[^/]+\.bin)$"),
+    ("apt_lists", r"^/var/lib/apt/lists/[^/]+_(Packages|Sources|Release|InRelease|Translation-[^/]+)(\.[a-z0-9]+)?$"),
+    ("apk_cache", r"^/var/cache/apk/[^/]+$"),
+    ("dnf_yum_cache", r"^/var/cache/(dnf|yum)/.+"),
+    ("pip_cache", r"^/(root|home/[^/]+)/\.cache/pip/.+"),
+    ("npm_cache", r"^/(root|home/[^/]+)/\.npm/_cacache/.+"),
+    ("go_build_cache", r"^/(root|home/[^/]+)/\.cache/go-build/.+"),
+    ("tmp", r"^/(tmp|var/tmp)/.+"),
+    ("logs", r"^/var/log/.+\.(log|gz|[0-9])$"),
+))
+_PYC = re.compile(r"^(?P<dir>.*)/__pycache__/(?P<mod>[^/.]+)\.[^/]*\.pyc$")
+
+
+@dataclass
+class Bloat:
+    """The audit of one image. Frames are computed on first use."""
+
+    image: "Image" = field(repr=False)
+
+    @cached_property
+    def causes(self) -> pd.DataFrame:
+        """One row per wasted file version: where it was, who shipped it, why it is waste, and who made it so."""
+        img = self.image
+        asm = img.assembly
+        layers = img.layers
+        created_by = {int(r.layer): r.created_by for r in layers.itertuples(index=False)}
+        rows: list[tuple] = []
+        for inode, (by_layer, cause) in asm.fates.items():
+            layer, entry, path = asm.inode_origin[inode]
+            scan = img.scans[layer]
+            rows.append((path, layer, scan.sizes[entry], scan.digests[entry], cause, by_layer))
+        rows.sort(key=lambda r: (-r[2], r[0]))
+        df = pd.DataFrame({
+            "path": pd.array([r[0] for r in rows], dtype="string"),
+            "layer": pd.array([r[1] for r in rows], dtype="Int16"),
+            "size": pd.array([r[2] for r in rows], dtype="Int64"),
+            "digest": pd.array([r[3] for r in rows], dtype="string"),
+            "cause": pd.Categorical([r[4] for r in rows], dtype=_CAUSE_DTYPE),
+            "by_layer": pd.array([r[5] for r in rows], dtype="Int16"),
+        })
+        df["created_by"] = pd.array([created_by.get(r[1]) for r in rows], dtype="string")
+        df["by_created_by"] = pd.array([created_by.get(r[5]) for r in rows], dtype="string")
+        return df
+
+    @property
+    def shipped_bytes(self) -> int:
+        return int(self.image.layers["shipped_bytes"].sum())
+
+    @property
+    def visible_bytes(self) -> int:
+        return int(self.image.layers["visible_bytes"].sum())
+
+    @property
+    def wasted_bytes(self) -> int:
+        return self.shipped_bytes - self.visible_bytes
+
+    @property
+    def efficiency(self) -> float:
+        """visible / shipped (1.0 for an image that ships no bytes)."""
+        shipped = self.shipped_bytes
+        return 1.0 if shipped == 0 else self.visible_bytes / shipped
+
+    @cached_property
+    def per_layer(self) -> pd.DataFrame:
+        """Per layer: shipped, visible and wasted bytes, wasted bytes by cause, and ``created_by``."""
+        layers = self.image.layers
+        df = layers[["layer", "digest", "shipped_bytes", "visible_bytes", "wasted_bytes", "created_by"]].copy()
+        by = self.causes.groupby(["layer", "cause"], observed=False)["size"].sum().unstack(fill_value=0)
+        for cause in WASTE_CAUSES:
+            col = by[cause] if cause in by.columns else pd.Series(dtype="Int64")
+            df[f"wasted_{cause}"] = pd.array([int(col.get(i, 0)) for i in range(len(df))], dtype="Int64")
+        made = self.causes.groupby("by_layer")["size"].sum()
+        df["waste_made"] = pd.array([int(made.get(i, 0)) for i in range(len(df))], dtype="Int64")
+        return df
+
+    @cached_property
+    def by_cause(self) -> pd.DataFrame:
+        """Wasted bytes and versions per cause and per instruction that made the waste."""
+        c = self.causes
+        if c.empty:
+            return pd.DataFrame({"cause": pd.Categorical([], dtype=_CAUSE_DTYPE), "by_layer": pd.array([], "Int16"),
+                                 "by_created_by": pd.array([], "string"), "files": pd.array([], "Int64"),
+                                 "bytes": pd.array([], "Int64")})
+        g = c.groupby(["cause", "by_layer", "by_created_by"], observed=True, dropna=False)
+        out = g["size"].agg(files="count", bytes="sum").reset_index()
+        return out.sort_values("bytes", ascending=False, kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def duplicates(self) -> pd.DataFrame:
+        """The same bytes at several final paths, not hardlinked: ``savable_bytes`` = size x (copies - 1)."""
+        files = self.image.files
+        regular = files[(files["type"] == "file") & (files["size"] > 0)]
+        groups = regular.groupby("digest", sort=False)
+        rows = []
+        for digest, g in groups:
+            if len(g) < 2:
+                continue
+            size = int(g["size"].iloc[0])
+            rows.append((digest, size, len(g), size * (len(g) - 1), sorted(g["path"].tolist())))
+        rows.sort(key=lambda r: (-r[3], r[0]))
+        return pd.DataFrame({
+            "digest": pd.array([r[0] for r in rows], dtype="string"),
+            "size": pd.array([r[1] for r in rows], dtype="Int64"),
+            "copies": pd.array([r[2] for r in rows], dtype="Int64"),
+            "savable_bytes": pd.array([r[3] for r in rows], dtype="Int64"),
+            "paths": [r[4] for r in rows],
+        })
+
+    @cached_property
+    def junk(self) -> pd.DataFrame:
+        """Well-known junk still visible: package-manager caches and lists, temp files, logs, bytecode of
+        removed sources."""
+        files = self.image.files
+        regular = files[files["type"].isin(["file", "hardlink"])]
+        paths = regular["path"].tolist()
+        present = set(files["path"].tolist())
+        kinds: list[str | None] = []
+        for p in paths:
+            kind = None
+            for name, rx in JUNK_RULES:
+                if rx.match(p):
+                    kind = name
+                    break
+            if kind is None:
+                m = _PYC.match(p)
+                if m and f"{m['dir']}/{m['mod']}.py" not in present:
+                    kind = "orphan_bytecode"
+            kinds.append(kind)
+        mask = [k is not None for k in kinds]
+        out = regular.loc[mask, ["path", "size", "layer"]].copy()
+        out.insert(1, "kind", pd.array([k for k in kinds if k is not None], dtype="string"))
+        return out.sort_values("size", ascending=False, kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def dive(self) -> DiveNumbers:
+        """dive's own efficiency, wasted bytes and user wasted percent (see ``ocilens.dive``)."""
+        return dive_numbers(self.image.scans)
+
+    def summary(self) -> dict[str, float | int]:
+        """The headline numbers, ours and dive's."""
+        d = self.dive
+        return {
+            "shipped_bytes": self.shipped_bytes,
+            "visible_bytes": self.visible_bytes,
+            "wasted_bytes": self.wasted_bytes,
+            "efficiency": self.efficiency,
+            "duplicate_bytes": int(self.duplicates["savable_bytes"].sum()) if len(self.duplicates) else 0,
+            "junk_bytes": int(self.junk["size"].sum()) if len(self.junk) else 0,
+            "dive_efficiency": d.efficiency,
+            "dive_wasted_bytes": d.wasted_bytes,
+            "dive_user_wasted_percent": d.user_wasted_percent,
+        }
+
+    def _repr_html_(self) -> str:
+        from .html import CSS, esc, human, svg_of, table
+        from .plots import waste_by_cause
+        from .report import image_cards
+
+        parts = [f"<style>{CSS}</style><div class=\"ocilens\"><b>Bloat audit of {esc(self.image.reference)}</b>",
+                 image_cards(self.image)]
+        if len(self.causes):
+            parts.append(svg_of(lambda ax: waste_by_cause(self.image, ax), size=(8, 2.8)))
+            parts.append(table(self.causes, ["path", "layer", "size", "cause", "by_layer", "by_created_by"],
+                               formats={"size": human}, numeric=["layer", "size", "by_layer"],
+                               mono=["path", "by_created_by"], limit=10))
+        parts.append("</div>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"<ocilens.Bloat {self.image.reference}: efficiency {s['efficiency']:.1%}, "
+                f"wasted {s['wasted_bytes']:,} B of {s['shipped_bytes']:,} B shipped; "
+                f"dive: efficiency {s['dive_efficiency']:.1%}, wasted {s['dive_wasted_bytes']:,} B>")
+
+
+def bloat(image: "Image") -> Bloat:
+    """Audit ``image`` for bloat."""
+    return Bloat(image)

@@ -1,0 +1,232 @@
+"""Diffs: what one layer did to the stack below it, and how two images' final trees, layers, config and
+history differ (container-diff's file, metadata and history views, with sizes)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .errors import AnalysisError
+
+if TYPE_CHECKING:
+    from .image import Image
+
+__all__ = ["layer_diff", "image_diff", "ImageDiff", "CHANGES", "CONFIG_FIELDS"]
+
+CHANGES = ("added", "modified", "removed", "unchanged")
+_CHANGE_DTYPE = pd.CategoricalDtype(CHANGES)
+_ATTRS = ("content", "type", "mode", "owner", "linkname")
+# container-diff's metadata view: the config fields that change how a container runs.
+CONFIG_FIELDS = ("User", "Env", "Entrypoint", "Cmd", "WorkingDir", "Labels", "ExposedPorts", "Volumes",
+                 "StopSignal", "Healthcheck", "Shell", "OnBuild")
+
+
+def _compare(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """Attribute-wise comparison of aligned rows (same index); hardlinks compare as files."""
+    def kind(t: pd.Series) -> pd.Series:
+        return t.astype("string").replace({"hardlink": "file"})
+
+    out = pd.DataFrame(index=new.index)
+    nt, ot = kind(new["type"]), kind(old["type"])
+    out["type_changed"] = (nt != ot).fillna(True).astype("boolean")
+    out["content_changed"] = (out["type_changed"]
+                              | ((nt == "file") & (new["digest"] != old["digest"]).fillna(True))
+                              | ((nt == "symlink") & (new["linkname"] != old["linkname"]).fillna(True))
+                              ).astype("boolean")
+    out["mode_changed"] = (new["mode"] != old["mode"]).fillna(True).astype("boolean")
+    out["owner_changed"] = ((new["uid"] != old["uid"]) | (new["gid"] != old["gid"])).fillna(True).astype("boolean")
+    out["linkname_changed"] = ((nt == "symlink") & (new["linkname"] != old["linkname"]).fillna(True)).astype("boolean")
+    return out
+
+
+def _frame(rows: dict[str, Any]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    df["size_delta"] = df["size"].fillna(0) - df["prev_size"].fillna(0)
+    return df
+
+
+def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -> pd.DataFrame:
+    """What layer ``index`` did to the stack below: one row per path it added, modified or removed, with
+    which attributes changed. ``unchanged`` rows (re-listed with only a new mtime) are dropped unless asked."""
+    n = len(image.scans)
+    if not -n <= index < n:
+        raise AnalysisError(f"{image.reference}: no layer {index}; the image has {n} layers (0..{n - 1})",
+                            reference=image.reference)
+    index %= n
+    ev = image.events
+    mine = ev[ev["layer"] == index].reset_index(drop=True)
+    versions = ev[ev["event"] != "whited_out"].set_index(["layer", "path"])
+    keys = list(zip(mine["prev_layer"].fillna(-1).astype(int), mine["path"]))
+    prev = versions.reindex(pd.MultiIndex.from_tuples(keys, names=["layer", "path"]) if keys else
+                            pd.MultiIndex.from_arrays([[], []], names=["layer", "path"])).reset_index(drop=True)
+    is_removed = mine["event"] == "whited_out"
+    is_added = mine["event"] == "added"
+    flags = _compare(mine, prev)
+    for col in flags:
+        flags.loc[is_added | is_removed, col] = pd.NA
+    changed = flags[[f"{a}_changed" for a in _ATTRS]].fillna(False).any(axis=1)
+    change = pd.Series("unchanged", index=mine.index, dtype="object")
+    change[changed] = "modified"
+    change[is_added] = "added"
+    change[is_removed] = "removed"
+    df = _frame({
+        "path": mine["path"],
+        "change": pd.Categorical(change, dtype=_CHANGE_DTYPE),
+        "type": mine["type"].where(~is_removed),
+        "size": mine["size"].where(~is_removed),
+        "prev_type": prev["type"].where(~is_added).astype(mine["type"].dtype),
+        "prev_size": mine["prev_size"],
+        **{c: flags[c] for c in flags},
+        "cause": mine["cause"],
+        "mode": mine["mode"].where(~is_removed),
+        "uid": mine["uid"].where(~is_removed),
+        "gid": mine["gid"].where(~is_removed),
+        "linkname": mine["linkname"].where(~is_removed),
+    })
+    # A removed row's own columns describe the removed version: move them to prev_*.
+    df.loc[is_removed, "prev_type"] = mine.loc[is_removed, "type"]
+    df.loc[is_removed, "prev_size"] = mine.loc[is_removed, "size"]
+    df["size_delta"] = df["size"].fillna(0) - df["prev_size"].fillna(0)
+    if not include_unchanged:
+        df = df[df["change"] != "unchanged"].reset_index(drop=True)
+    return df
+
+
+def _files_diff(a: pd.DataFrame, b: pd.DataFrame, include_unchanged: bool) -> pd.DataFrame:
+    cols = ["path", "type", "size", "mode", "uid", "gid", "linkname", "digest"]
+    left = a[cols].set_index("path")
+    right = b[cols].set_index("path")
+    paths = left.index.union(right.index)
+    old = left.reindex(paths)
+    new = right.reindex(paths)
+    in_old = paths.isin(left.index)
+    in_new = paths.isin(right.index)
+    flags = _compare(new, old)
+    both = in_old & in_new
+    for col in flags:
+        flags.loc[~both, col] = pd.NA
+    changed = flags[[f"{x}_changed" for x in _ATTRS]].fillna(False).any(axis=1)
+    change = pd.Series("unchanged", index=paths, dtype="object")
+    change[both & changed.to_numpy()] = "modified"
+    change[in_new & ~in_old] = "added"
+    change[in_old & ~in_new] = "removed"
+    df = _frame({
+        "path": pd.array(paths, dtype="string"),
+        "change": pd.Categorical(change.to_numpy(), dtype=_CHANGE_DTYPE),
+        "type": new["type"].to_numpy(),
+        "size": new["size"].to_numpy(),
+        "prev_type": old["type"].to_numpy(),
+        "prev_size": old["size"].to_numpy(),
+        **{c: flags[c].to_numpy() for c in flags},
+        "mode": new["mode"].to_numpy(), "prev_mode": old["mode"].to_numpy(),
+        "linkname": new["linkname"].to_numpy(), "prev_linkname": old["linkname"].to_numpy(),
+    })
+    if not include_unchanged:
+        df = df[df["change"] != "unchanged"]
+    return df.reset_index(drop=True)
+
+
+def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> pd.DataFrame:
+    ca, cb = a.get("config") or {}, b.get("config") or {}
+    rows = []
+    for key in CONFIG_FIELDS:
+        va, vb = ca.get(key), cb.get(key)
+        if va != vb:
+            rows.append((key, json.dumps(va, sort_keys=True), json.dumps(vb, sort_keys=True)))
+    for key in ("os", "architecture", "variant", "author"):
+        if a.get(key) != b.get(key):
+            rows.append((key, json.dumps(a.get(key)), json.dumps(b.get(key))))
+    return pd.DataFrame({"field": pd.array([r[0] for r in rows], dtype="string"),
+                         "a": pd.array([r[1] for r in rows], dtype="string"),
+                         "b": pd.array([r[2] for r in rows], dtype="string")})
+
+
+def _history_diff(a: list[str], b: list[str]) -> pd.DataFrame:
+    rows = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        for k in range(max(i2 - i1, j2 - j1)):
+            rows.append(({"replace": "changed", "delete": "removed", "insert": "added"}[op],
+                         a[i1 + k] if i1 + k < i2 else None, b[j1 + k] if j1 + k < j2 else None))
+    return pd.DataFrame({"change": pd.array([r[0] for r in rows], dtype="string"),
+                         "a": pd.array([r[1] for r in rows], dtype="string"),
+                         "b": pd.array([r[2] for r in rows], dtype="string")})
+
+
+@dataclass
+class ImageDiff:
+    """Two images compared: final-tree ``files``, ``shared_layers`` by digest, ``config`` and ``history``."""
+
+    a: "Image"
+    b: "Image"
+    files: pd.DataFrame
+    shared_layers: pd.DataFrame
+    config: pd.DataFrame
+    history: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.files.empty and self.config.empty and self.history.empty
+
+    def summary(self) -> dict[str, int]:
+        f = self.files
+        counts = f["change"].value_counts()
+        return {
+            "added": int(counts.get("added", 0)),
+            "modified": int(counts.get("modified", 0)),
+            "removed": int(counts.get("removed", 0)),
+            "size_delta": int(f["size_delta"].sum()) if len(f) else 0,
+            "shared_layers": int(len(self.shared_layers)),
+            "config_changes": int(len(self.config)),
+            "history_changes": int(len(self.history)),
+        }
+
+    def _repr_html_(self) -> str:
+        from .html import CSS, esc, human, svg_of, table
+        from .plots import diff_sizes
+
+        s = self.summary()
+        f = self.files.reindex(self.files["size_delta"].abs().sort_values(ascending=False).index)
+        return (f"<style>{CSS}</style><div class=\"ocilens\"><b>{esc(self.a.reference)} → {esc(self.b.reference)}</b>"
+                f"<p>{s['added']:,} added, {s['modified']:,} modified, {s['removed']:,} removed, "
+                f"{s['size_delta']:+,} bytes; {s['shared_layers']} shared layers, {s['config_changes']} config and "
+                f"{s['history_changes']} history changes</p>"
+                + svg_of(lambda ax: diff_sizes(self, ax), size=(8, 3))
+                + table(f, ["change", "path", "prev_size", "size", "size_delta"], formats={"prev_size": human,
+                        "size": human}, numeric=["prev_size", "size", "size_delta"], mono=["path"], limit=15)
+                + "</div>")
+
+    @property
+    def plot(self) -> "Any":
+        """``diff.plot()`` draws the largest size changes (``ax=`` in, Axes out)."""
+        from .plots import diff_sizes
+
+        return lambda ax=None, top=15: diff_sizes(self, ax, top)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"<ocilens.ImageDiff {self.a.reference} -> {self.b.reference}: {s['added']} added, "
+                f"{s['modified']} modified, {s['removed']} removed, {s['size_delta']:+,} B; "
+                f"{s['shared_layers']} shared layers>")
+
+
+def image_diff(a: "Image", b: "Image", *, include_unchanged: bool = False) -> ImageDiff:
+    """Compare two images: ``a`` is the old one, ``b`` the new one."""
+    la, lb = a.layers, b.layers
+    pos_b: dict[str, int] = {}
+    for i, d in enumerate(lb["digest"]):
+        pos_b.setdefault(d, i)
+    shared = [(d, i, pos_b[d], int(la["compressed_size"].iloc[i])) for i, d in enumerate(la["digest"]) if d in pos_b]
+    shared_df = pd.DataFrame({"digest": pd.array([s[0] for s in shared], dtype="string"),
+                              "layer_a": pd.array([s[1] for s in shared], dtype="Int16"),
+                              "layer_b": pd.array([s[2] for s in shared], dtype="Int16"),
+                              "compressed_size": pd.array([s[3] for s in shared], dtype="Int64")})
+    hist_a = [str(x) for x in a.history["created_by"].fillna("")]
+    hist_b = [str(x) for x in b.history["created_by"].fillna("")]
+    return ImageDiff(a=a, b=b, files=_files_diff(a.files, b.files, include_unchanged), shared_layers=shared_df,
+                     config=_config_diff(a.config, b.config), history=_history_diff(hist_a, hist_b))

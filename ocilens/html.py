@@ -1,0 +1,108 @@
+"""HTML building blocks for reports and rich display: escaped tables, inline SVG charts, scoped CSS.
+
+Every string from an image (paths, link targets, history, labels) is attacker-controlled: it goes
+through ``html.escape`` here and nowhere is raw text concatenated into markup.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import pandas as pd
+
+__all__ = ["esc", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
+
+CSS = """
+.ocilens{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;max-width:1200px}
+.ocilens h1{font-size:1.5em;margin:.2em 0}.ocilens h2{font-size:1.2em;border-bottom:1px solid #d0d7de;
+padding-bottom:.2em;margin-top:1.4em}.ocilens table{border-collapse:collapse;font-size:.85em;margin:.4em 0}
+.ocilens th,.ocilens td{border:1px solid #d0d7de;padding:.2em .5em;text-align:left;vertical-align:top}
+.ocilens th{background:#f6f8fa}.ocilens td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ocilens code,.ocilens .mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.95em;
+word-break:break-all}.ocilens .cards{display:flex;flex-wrap:wrap;gap:.6em}.ocilens .card{border:1px solid #d0d7de;
+border-radius:6px;padding:.5em .8em;min-width:10em}.ocilens .card b{display:block;font-size:1.4em}
+.ocilens .muted{color:#656d76;font-size:.85em}.ocilens svg{max-width:100%;height:auto}
+.ocilens .charts{display:flex;flex-wrap:wrap;gap:1em}
+"""
+
+
+def esc(value: Any) -> str:
+    """Text for HTML; NA and None become an empty string."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def human(n: Any) -> str:
+    """Bytes in SI units (kB = 1000 B), as dive and docker print them."""
+    if n is None or n is pd.NA or (isinstance(n, float) and math.isnan(n)):
+        return ""
+    v = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(v) < 1000 or unit == "TB":
+            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
+        v /= 1000
+    return f"{v:.1f} TB"
+
+
+def pct(x: Any) -> str:
+    if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{float(x):.1%}"
+
+
+Formatter = Callable[[Any], str]
+
+
+def table(df: pd.DataFrame, columns: Sequence[str] | None = None, *, formats: dict[str, Formatter] | None = None,
+          numeric: Iterable[str] = (), mono: Iterable[str] = (), limit: int | None = None,
+          headers: dict[str, str] | None = None) -> str:
+    """An escaped HTML table of ``df``'s ``columns``; ``formats`` maps a column to a value -> text function
+    (its output is escaped too)."""
+    columns = list(columns or df.columns)
+    formats = formats or {}
+    numeric, mono = set(numeric), set(mono)
+    headers = headers or {}
+    rows = df.head(limit) if limit else df
+    out = ["<table><thead><tr>"]
+    out += [f"<th>{esc(headers.get(c, c))}</th>" for c in columns]
+    out.append("</tr></thead><tbody>")
+    for row in rows[columns].itertuples(index=False, name=None):
+        out.append("<tr>")
+        for c, v in zip(columns, row):
+            text = esc(formats[c](v)) if c in formats else esc(v)
+            cls = ' class="n"' if c in numeric else (' class="mono"' if c in mono else "")
+            out.append(f"<td{cls}>{text}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    if limit and len(df) > limit:
+        out.append(f'<p class="muted">{len(df) - limit:,} more rows not shown.</p>')
+    return "".join(out)
+
+
+def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
+    """A two-column key/value table, escaped."""
+    body = "".join(f"<tr><th>{esc(k)}</th><td class=\"mono\">{esc(v)}</td></tr>" for k, v in pairs)
+    return f"<table>{body}</table>"
+
+
+def svg_of(draw: Callable[[Any], Any], size: tuple[float, float] = (7, 3.5)) -> str:
+    """Run ``draw(ax)`` on a fresh ``Figure`` (not pyplot) and return reproducible inline SVG markup."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"svg.hashsalt": "ocilens", "svg.fonttype": "path"}):
+        fig = Figure(figsize=size, layout="constrained")
+        draw(fig.subplots())
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    text = text[max(text.find("<svg"), 0):]
+    # Inline SVG in HTML needs no namespaces or RDF metadata: drop them so the page names no URL at all.
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
+    return text

@@ -1,0 +1,150 @@
+"""matplotlib charts, library style: each takes ``ax=`` (a new figure when None), draws, and returns the Axes.
+Nothing here calls ``plt.show()``; reports pass an Axes of a ``matplotlib.figure.Figure`` they own."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .diff import ImageDiff
+    from .image import Image
+
+__all__ = ["layer_sizes", "waste_by_cause", "largest_dirs", "diff_sizes", "PlotAccessor", "directory_sizes",
+           "SEGMENTS"]
+
+# (column of Bloat.per_layer, legend label, colour): the stacked parts of a layer's shipped bytes.
+SEGMENTS = (
+    ("visible_bytes", "survives", "#4c78a8"),
+    ("wasted_overwritten", "overwritten later", "#f58518"),
+    ("wasted_deleted_later", "deleted later", "#e45756"),
+    ("wasted_metadata_only", "metadata-only re-add", "#b279a2"),
+)
+
+
+def _axes(ax: "Axes | None", size: tuple[float, float] = (7, 3.5)) -> "Axes":
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def _bytes_axis(ax: "Axes", axis: str = "y") -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    def fmt(v: float, _pos: Any) -> str:
+        for unit in ("B", "kB", "MB", "GB", "TB"):
+            if abs(v) < 1000 or unit == "TB":
+                return f"{v:.0f} {unit}" if unit == "B" else f"{v:.3g} {unit}"
+            v /= 1000
+        return str(v)
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(MaxNLocator(nbins=5 if axis == "y" else 4))
+    target.set_major_formatter(FuncFormatter(fmt))
+
+
+def layer_sizes(image: "Image", ax: "Axes | None" = None) -> "Axes":
+    """Stacked bars per layer: the bytes it shipped that survive, are overwritten later, are deleted later,
+    or were re-added only to change metadata. The bar heights sum to the layer's shipped bytes."""
+    ax = _axes(ax)
+    per = image.bloat().per_layer
+    x = [str(i) for i in per["layer"]]
+    bottom = [0] * len(per)
+    for column, label, colour in SEGMENTS:
+        values = [int(v) for v in per[column]]
+        ax.bar(x, values, bottom=bottom, label=label, color=colour, width=0.7)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xlabel("layer")
+    ax.set_ylabel("shipped bytes")
+    ax.set_title("Layer sizes and their fate")
+    _bytes_axis(ax)
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def waste_by_cause(image: "Image", ax: "Axes | None" = None, top: int = 10) -> "Axes":
+    """Horizontal bars: wasted bytes per (cause, instruction that made the waste), largest first."""
+    ax = _axes(ax)
+    by = image.bloat().by_cause.head(top)
+    labels = [f"{c} by layer {layer}: {str(cb)[:50]}" for c, layer, cb in
+              zip(by["cause"], by["by_layer"], by["by_created_by"].fillna(""))]
+    colours = {s[0].replace("wasted_", ""): s[2] for s in SEGMENTS}
+    ax.barh(labels[::-1], [int(v) for v in by["bytes"]][::-1],
+            color=[colours.get(str(c), "#888888") for c in by["cause"]][::-1])
+    ax.set_xlabel("wasted bytes")
+    ax.set_title("Waste by cause")
+    _bytes_axis(ax, "x")
+    ax.tick_params(axis="y", labelsize="small")
+    return ax
+
+
+def directory_sizes(files: pd.DataFrame, max_depth: int = 3) -> pd.DataFrame:
+    """Bytes of regular files below each directory, down to ``max_depth`` levels (``/usr/lib`` is 2)."""
+    regular = files[files["type"] == "file"]
+    totals: dict[str, int] = {}
+    for path, size in zip(regular["path"], regular["size"]):
+        parts = path.split("/")[1:-1]
+        for depth in range(1, min(len(parts), max_depth) + 1):
+            d = "/" + "/".join(parts[:depth])
+            totals[d] = totals.get(d, 0) + int(size)
+    df = pd.DataFrame({"path": pd.array(list(totals), dtype="string"),
+                       "bytes": pd.array(list(totals.values()), dtype="Int64")})
+    df["depth"] = df["path"].str.count("/")
+    return df.sort_values("bytes", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def largest_dirs(image: "Image", ax: "Axes | None" = None, top: int = 12, max_depth: int = 3) -> "Axes":
+    """Horizontal bars: the directories holding the most visible bytes."""
+    ax = _axes(ax)
+    dirs = directory_sizes(image.files, max_depth).head(top)
+    ax.barh(list(dirs["path"])[::-1], [int(v) for v in dirs["bytes"]][::-1], color="#4c78a8")
+    ax.set_xlabel("bytes in the final image")
+    ax.set_title("Largest directories")
+    _bytes_axis(ax, "x")
+    ax.tick_params(axis="y", labelsize="small")
+    return ax
+
+
+def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "Axes":
+    """Horizontal bars: the files whose size changed most between two images (green grew, red shrank)."""
+    ax = _axes(ax)
+    f = diff.files
+    f = f.reindex(f["size_delta"].abs().sort_values(ascending=False).index).head(top)
+    if f.empty:
+        ax.text(0.5, 0.5, "no file changes", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    deltas = [int(v) for v in f["size_delta"]][::-1]
+    labels = [f"{c}: {p}" for c, p in zip(f["change"], f["path"])][::-1]
+    ax.barh(labels, deltas, color=["#54a24b" if d >= 0 else "#e45756" for d in deltas])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("size change")
+    ax.set_title("Largest size changes")
+    _bytes_axis(ax, "x")
+    ax.tick_params(axis="y", labelsize="small")
+    return ax
+
+
+class PlotAccessor:
+    """``img.plot.layer_sizes()``, ``img.plot.waste_by_cause()``, ``img.plot.largest_dirs()``."""
+
+    def __init__(self, image: "Image") -> None:
+        self._image = image
+
+    def layer_sizes(self, ax: "Axes | None" = None) -> "Axes":
+        return layer_sizes(self._image, ax)
+
+    def waste_by_cause(self, ax: "Axes | None" = None, top: int = 10) -> "Axes":
+        return waste_by_cause(self._image, ax, top)
+
+    def largest_dirs(self, ax: "Axes | None" = None, top: int = 12, max_depth: int = 3) -> "Axes":
+        return largest_dirs(self._image, ax, top, max_depth)
+
+    def __call__(self, ax: "Axes | None" = None) -> "Axes":
+        return self.layer_sizes(ax)
