@@ -3,7 +3,7 @@
 
 PYTHON ?= python3
 OCILENS ?= $(PYTHON) -m ocilens
-DEB_PACKAGES := umoci skopeo docker-registry zstd pigz apache2-utils
+DEB_PACKAGES := umoci skopeo docker-registry zstd pigz apache2-utils chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian's own python3 refuses `pip install` outside a venv (PEP 668); this install is venv-less on
 # purpose. No effect on a Python that is not externally managed (pyenv, conda, python.org builds).
@@ -12,7 +12,7 @@ export PIP_BREAK_SYSTEM_PACKAGES := 1
 .PHONY: demo test install install-test debian-deps
 
 demo: install
-	$(OCILENS) analyze --json sample.json
+	$(OCILENS) analyze --json sample.json --html report.html
 
 test: debian-deps install-test
 	$(PYTHON) -m pytest

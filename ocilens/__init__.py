@@ -12,19 +12,30 @@ from .errors import (AnalysisError, AuthenticationError, DigestMismatch, Extract
                      ImageReferenceError, IntegrityError, InvalidReference, LayerDecodeError, OcilensError,
                      RateLimited, RegistryError, RegistryNotFound, RegistryUnavailable, SizeMismatch,
                      SourceError, SourceNotFound, UnsafeEntryError, UnsupportedImage)
+from .bloat import Bloat
+from .cache_cli import list_cache, prune_cache
+from .diff import ImageDiff
+from .dive import DiveNumbers
+from .errors import UsageError
 from .extract import ExtractResult
-from .image import SAMPLE_REF, Image, load, sample_image
+from .gate import GateResult, check
+from .image import SAMPLE_REF, Image, load, platforms, sample_image
 from .platform import Platform
+from .reference import Reference, parse_reference
+from .report import Report
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "sample_image", "Image", "ExtractResult", "Platform", "SAMPLE_REF", "errors",
+    "load", "platforms", "sample_image", "check", "list_cache", "prune_cache", "parse_reference",
+    "Image", "Bloat", "ImageDiff", "DiveNumbers", "GateResult", "Report", "ExtractResult", "Platform", "Reference",
+    "SAMPLE_REF", "errors", "UsageError",
     "OcilensError", "ImageReferenceError", "InvalidReference", "SourceError", "SourceNotFound", "ImageNotFound",
     "UnsupportedImage", "RegistryError", "AuthenticationError", "RegistryNotFound", "RateLimited",
     "RegistryUnavailable", "IntegrityError", "DigestMismatch", "SizeMismatch", "LayerDecodeError",
     "UnsafeEntryError", "ExtractionError", "AnalysisError",
 ]
 
-for _name in ("Image", "ExtractResult", "Platform"):
+for _name in ("Image", "Bloat", "ImageDiff", "DiveNumbers", "GateResult", "Report", "ExtractResult", "Platform",
+              "Reference"):
     globals()[_name].__module__ = "ocilens"

@@ -24,14 +24,14 @@ from .scan import LayerScan
 
 __all__ = ["Node", "Assembly", "assemble"]
 
-MAX_LINK_HOPS = 40  # Linux's ELOOP limit
+MAX_LINK_HOPS = 255  # securejoin's limit, which umoci applies
 
 
 class Node:
     """One path's current version in the tree."""
 
     __slots__ = ("type", "size", "mode", "uid", "gid", "mtime", "linkname", "digest", "layer", "entry",
-                 "inode", "implicit")
+                 "inode", "implicit", "link_group")
 
     def __init__(self, type_: str, size: int, mode: int, uid: int, gid: int, mtime: int,
                  linkname: str | None, digest: str | None, layer: int, entry: int, inode: int,
@@ -48,6 +48,7 @@ class Node:
         self.entry = entry  # index into the layer scan's entry columns; -1 for implicit directories
         self.inode = inode  # shared by hardlinked paths; 0 for non-files
         self.implicit = implicit
+        self.link_group = 0  # shared by hardlinked symlinks, devices and fifos (no bytes, so no inode)
 
     def same_content(self, other: "Node") -> bool:
         """True when only metadata (mode, owner, mtime) differs between two versions of a path."""
@@ -74,6 +75,24 @@ class Assembly:
     fates: dict[int, tuple[int, str]] = field(default_factory=dict)
     device_alias: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     anomalies: list[tuple[int, str, str, str]] = field(default_factory=list)  # (layer, path, kind, detail)
+
+    def link_primaries(self) -> dict[int, str]:
+        """For each inode (and link group) in the final tree, the one name that carries its content: the
+        path its regular-file entry created, if it survives, else the first surviving name."""
+        names: dict[int, list[str]] = {}
+        for path, node in self.tree.items():
+            key = node.inode or node.link_group
+            if key:
+                names.setdefault(key, []).append(path)
+        primary: dict[int, str] = {}
+        for key, paths in names.items():
+            origin = self.inode_origin.get(key)
+            if origin is not None and origin[2] in paths and self.tree[origin[2]].type == "f" and \
+                    (self.tree[origin[2]].layer, self.tree[origin[2]].entry) == origin[:2]:
+                primary[key] = origin[2]
+            else:
+                primary[key] = min(paths)
+        return primary
 
     def walk(self, top: str = "/") -> Iterable[str]:
         """Paths below ``top`` (not ``top`` itself), parents before children."""
@@ -259,6 +278,7 @@ class _Folder:
                 self.next_inode += 1
                 self.inode_origin[inode] = (layer, i, path)
             mode, uid, gid, mtime = modes[i], uids[i], gids[i], mtimes[i]
+            group = 0
             if t == "h":
                 # link(2) never follows a symlink: the target's parents are resolved, its last name is not.
                 target = self.resolve(linkname or "/")
@@ -274,14 +294,19 @@ class _Folder:
                 mode, uid, gid, mtime = tnode.mode, tnode.uid, tnode.gid, tnode.mtime
                 if tnode.type in ("f", "h"):
                     size, digest, inode, linkname = tnode.size, tnode.digest, tnode.inode, target
-                else:  # a second name of a symlink, device or fifo: the same kind of node
+                else:  # a second name of a symlink, device or fifo: the same kind of node, one link group
                     t, size, digest, linkname = tnode.type, tnode.size, tnode.digest, tnode.linkname
+                    if not tnode.link_group:
+                        tnode.link_group = self.next_inode
+                        self.next_inode += 1
+                    group = tnode.link_group
                     if t in ("c", "b"):
                         self.device_alias[(layer, i)] = (tnode.layer, tnode.entry)
             if path in seen:
                 anomalies.append((layer, path, "duplicate_path", "the layer holds this path twice; the last one wins"))
             seen.add(path)
             new = Node(t, size, mode, uid, gid, mtime, linkname, digest, layer, i, inode)
+            new.link_group = group
             old = tree.get(path)
             if old is not None:
                 if old.type == "d" and t == "d":

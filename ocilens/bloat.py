@@ -11,13 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from .dive import DiveNumbers, dive_numbers
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from .image import Image
 
 __all__ = ["Bloat", "bloat", "WASTE_CAUSES", "JUNK_RULES"]
@@ -140,7 +142,7 @@ class Bloat:
         """Well-known junk still visible: package-manager caches and lists, temp files, logs, bytecode of
         removed sources."""
         files = self.image.files
-        regular = files[files["type"].isin(["file", "hardlink"])]
+        regular = files[files["type"] == "file"]  # one name per inode: hardlinked content counts once
         paths = regular["path"].tolist()
         present = set(files["path"].tolist())
         kinds: list[str | None] = []
@@ -159,6 +161,13 @@ class Bloat:
         out = regular.loc[mask, ["path", "size", "layer"]].copy()
         out.insert(1, "kind", pd.array([k for k in kinds if k is not None], dtype="string"))
         return out.sort_values("size", ascending=False, kind="stable").reset_index(drop=True)
+
+    @property
+    def plot(self) -> "Callable[..., Axes]":
+        """``bloat.plot(ax=None, top=10)`` draws the waste by cause (``ax=`` in, Axes out)."""
+        from .plots import waste_by_cause
+
+        return lambda ax=None, top=10: waste_by_cause(self.image, ax, top)
 
     @cached_property
     def dive(self) -> DiveNumbers:

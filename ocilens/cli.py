@@ -10,28 +10,35 @@ import sys
 from typing import Callable, Sequence
 
 from .errors import OcilensError
+from .units import human_bytes
 
 __all__ = ["main"]
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def _load(args: argparse.Namespace, ref: str | None = None):
     from .image import SAMPLE_REF, load
 
     ref = ref or getattr(args, "ref", None) or SAMPLE_REF
-    return load(ref, platform=args.platform, cache=not args.no_cache)
+    options = {"insecure": True} if getattr(args, "insecure", False) else {}
+    return load(ref, platform=args.platform, cache=not args.no_cache, **options)
+
+
+def cmd_platforms(args: argparse.Namespace) -> int:
+    """List the platforms a reference offers (a multi-platform index), one per line."""
+    from .image import SAMPLE_REF, platforms
+
+    options = {"insecure": True} if args.insecure else {}
+    for p in platforms(args.ref or SAMPLE_REF, **options):
+        print(p)
+    return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Print a readable summary of an image; optionally write its tables as JSON."""
     from .export import image_summary, write_json
+
+    if args.list_platforms:
+        return cmd_platforms(args)
 
     img = _load(args)
     s = image_summary(img)
@@ -40,7 +47,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"platform  {s['platform'] or 'unknown'}", file=out)
     print(f"digest    {s['manifest_digest'] or '(no manifest: docker save archive)'}", file=out)
     print(f"image id  {s['image_id']}", file=out)
-    print(f"size      {_human(s['compressed_bytes'])} compressed, {_human(s['uncompressed_bytes'])} "
+    print(f"size      {human_bytes(s['compressed_bytes'])} compressed, {human_bytes(s['uncompressed_bytes'])} "
           f"uncompressed, {s['files']:,} paths in the final tree", file=out)
     ev = s["events"]
     print("events    " + ", ".join(f"{ev.get(k, 0):,} {k}" for k in ("added", "overwritten", "whited_out")),
@@ -53,13 +60,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         created_by = (row.created_by if isinstance(row.created_by, str) else "").replace("\n", " ")
         if len(created_by) > 60:
             created_by = created_by[:57] + "..."
-        print(f"{row.layer:>3} {_human(row.compressed_size):>11} {_human(row.uncompressed_size):>10} "
-              f"{row.added:>6} {row.overwritten:>6} {row.whited_out:>7} {_human(row.wasted_bytes):>10}  "
+        print(f"{row.layer:>3} {human_bytes(row.compressed_size):>11} {human_bytes(row.uncompressed_size):>10} "
+              f"{row.added:>6} {row.overwritten:>6} {row.whited_out:>7} {human_bytes(row.wasted_bytes):>10}  "
               f"{created_by}", file=out)
     b = img.bloat().summary()
-    print(f"\nefficiency {b['efficiency']:.1%}: {_human(b['wasted_bytes'])} wasted of {_human(b['shipped_bytes'])} "
-          f"shipped (dive: {b['dive_efficiency']:.1%}, {_human(b['dive_wasted_bytes'])} wasted); "
-          f"duplicates {_human(b['duplicate_bytes'])}, junk {_human(b['junk_bytes'])} still visible", file=out)
+    print(f"\nefficiency {b['efficiency']:.1%}: {human_bytes(b['wasted_bytes'])} wasted of {human_bytes(b['shipped_bytes'])} "
+          f"shipped (dive: {b['dive_efficiency']:.1%}, {human_bytes(b['dive_wasted_bytes'])} wasted); "
+          f"duplicates {human_bytes(b['duplicate_bytes'])}, junk {human_bytes(b['junk_bytes'])} still visible", file=out)
     if s["anomalies"]:
         print(f"\n{s['anomalies']} anomalies (unsafe or invalid entries): see --json or Image.anomalies",
               file=out)
@@ -106,9 +113,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if ci_file is None and os.path.exists(".dive-ci"):
         ci_file = ".dive-ci"
     # Validate the thresholds before the (slow) load, so a typo fails fast.
-    from .gate import _threshold, read_dive_ci
+    from .gate import OPTION_NAMES, _threshold, read_dive_ci
     for k, v in rules.items():
-        _threshold(k, v, f"--{k}")
+        _threshold(k, v, OPTION_NAMES[k])
     if ci_file:
         read_dive_ci(ci_file)
     img = _load(args)
@@ -156,6 +163,31 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """List the blob and scan cache, or prune it by age and size."""
+    import pandas as pd
+
+    from .cache import cache_dir
+    from .cache_cli import list_cache, prune_cache
+
+    if args.action == "ls":
+        rows = list_cache()
+        total = sum(r["size"] for r in rows)
+        print(f"{cache_dir()}: {len(rows)} entries, {human_bytes(total)}")
+        if rows:
+            df = pd.DataFrame(rows)
+            cols = [c for c in ("kind", "digest", "size", "content", "last_used") if c in df.columns]
+            print(df[cols].to_string(index=False))
+        return 0
+    if args.older_than is None and args.keep is None and not args.all:
+        print("ocilens: error: say what to prune: --older-than AGE, --keep SIZE, or --all", file=sys.stderr)
+        return 2
+    removed = prune_cache(older_than=args.older_than, keep=args.keep, dry_run=args.dry_run)
+    freed = sum(r["size"] for r in removed)
+    print(f"{'would remove' if args.dry_run else 'removed'} {len(removed)} entries, {human_bytes(freed)}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, ref_optional: bool | None) -> None:
     if ref_optional is None:
         pass
@@ -165,6 +197,8 @@ def _common(p: argparse.ArgumentParser, ref_optional: bool | None) -> None:
         p.add_argument("ref", help="image reference: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, host/repo:tag")
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
     p.add_argument("--no-cache", action="store_true", help="do not use or fill the layer scan cache")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plain HTTP or unverified TLS for a registry that is not on loopback")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the layers, events and files tables as JSON")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--compare", metavar="REF", help="with --html: add a diff against this (newer) image")
+    p.add_argument("--list-platforms", action="store_true", help="list the platforms REF offers, then stop")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("extract", help="write the image's rootfs to a directory, safely")
     _common(p, ref_optional=False)
@@ -202,6 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the whole diff as JSON")
     p.add_argument("--csv", metavar="FILE", help="write the file changes as CSV")
     p.set_defaults(func=cmd_diff)
+    p = sub.add_parser("platforms", help="list the platforms a multi-platform image offers")
+    p.add_argument("ref", nargs="?", help="image reference")
+    p.add_argument("--insecure", action="store_true", help="allow plain HTTP or unverified TLS")
+    p.set_defaults(func=cmd_platforms)
+    p = sub.add_parser("cache", help="list or prune the blob and scan cache ($OCILENS_CACHE_DIR)")
+    p.add_argument("action", choices=("ls", "prune"))
+    p.add_argument("--older-than", metavar="AGE", help="prune: entries unused for this long (30d, 12h)")
+    p.add_argument("--keep", metavar="SIZE", help="prune: least recently used first, down to this size (5GB)")
+    p.add_argument("--all", action="store_true", help="prune: everything")
+    p.add_argument("--dry-run", action="store_true", help="prune: say what would go, remove nothing")
+    p.set_defaults(func=cmd_cache)
     return parser
 
 

@@ -6,6 +6,8 @@ a truncated or corrupt stream raises ``LayerDecodeError`` naming the layer.
 
 from __future__ import annotations
 
+import queue
+import threading
 import zlib
 from typing import BinaryIO, Iterator
 
@@ -21,7 +23,7 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
     _zlib = zlib  # type: ignore[assignment]
     _ZLIB_ERRORS = (zlib.error,)
 
-__all__ = ["sniff", "decompressed_chunks", "GZIP", "ZSTD", "TAR"]
+__all__ = ["sniff", "decompressed_chunks", "prefetched", "GZIP", "ZSTD", "TAR"]
 
 GZIP, ZSTD, TAR = "gzip", "zstd", "tar"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -147,3 +149,49 @@ def _unzstd(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: i
         raise _decode_error(what, digest, layer, f"zstd: {exc}") from None
     if started:
         raise _decode_error(what, digest, layer, "zstd stream ends early (truncated)")
+
+
+_DONE = object()
+
+
+def prefetched(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+    """Run ``chunks`` (reading and decompressing, which release the GIL) in a thread of its own, ``depth``
+    chunks ahead of the consumer, so decompression overlaps parsing and hashing. Errors re-raise here;
+    a consumer that stops early stops the producer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: object = _DONE
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            item = exc
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="ocilens-decompress", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()

@@ -45,7 +45,7 @@ def _compare(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
 
 def _frame(rows: dict[str, Any]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
-    df["size_delta"] = df["size"].fillna(0) - df["prev_size"].fillna(0)
+    df["size_delta"] = (df["size"].fillna(0) - df["prev_size"].fillna(0)).astype("Int64")
     return df
 
 
@@ -90,7 +90,7 @@ def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -
     # A removed row's own columns describe the removed version: move them to prev_*.
     df.loc[is_removed, "prev_type"] = mine.loc[is_removed, "type"]
     df.loc[is_removed, "prev_size"] = mine.loc[is_removed, "size"]
-    df["size_delta"] = df["size"].fillna(0) - df["prev_size"].fillna(0)
+    df["size_delta"] = (df["size"].fillna(0) - df["prev_size"].fillna(0)).astype("Int64")
     if not include_unchanged:
         df = df[df["change"] != "unchanged"].reset_index(drop=True)
     return df
@@ -117,13 +117,13 @@ def _files_diff(a: pd.DataFrame, b: pd.DataFrame, include_unchanged: bool) -> pd
     df = _frame({
         "path": pd.array(paths, dtype="string"),
         "change": pd.Categorical(change.to_numpy(), dtype=_CHANGE_DTYPE),
-        "type": new["type"].to_numpy(),
-        "size": new["size"].to_numpy(),
-        "prev_type": old["type"].to_numpy(),
-        "prev_size": old["size"].to_numpy(),
-        **{c: flags[c].to_numpy() for c in flags},
-        "mode": new["mode"].to_numpy(), "prev_mode": old["mode"].to_numpy(),
-        "linkname": new["linkname"].to_numpy(), "prev_linkname": old["linkname"].to_numpy(),
+        "type": new["type"].array,
+        "size": new["size"].array,
+        "prev_type": old["type"].array,
+        "prev_size": old["size"].array,
+        **{c: flags[c].array for c in flags},
+        "mode": new["mode"].array, "prev_mode": old["mode"].array,
+        "linkname": new["linkname"].array, "prev_linkname": old["linkname"].array,
     })
     if not include_unchanged:
         df = df[df["change"] != "unchanged"]
@@ -151,8 +151,11 @@ def _history_diff(a: list[str], b: list[str]) -> pd.DataFrame:
         if op == "equal":
             continue
         for k in range(max(i2 - i1, j2 - j1)):
-            rows.append(({"replace": "changed", "delete": "removed", "insert": "added"}[op],
-                         a[i1 + k] if i1 + k < i2 else None, b[j1 + k] if j1 + k < j2 else None))
+            left = a[i1 + k] if i1 + k < i2 else None
+            right = b[j1 + k] if j1 + k < j2 else None
+            # A replacement pairs steps while both sides have one; the rest were removed or added.
+            rows.append(("changed" if left is not None and right is not None else
+                         "removed" if right is None else "added", left, right))
     return pd.DataFrame({"change": pd.array([r[0] for r in rows], dtype="string"),
                          "a": pd.array([r[1] for r in rows], dtype="string"),
                          "b": pd.array([r[2] for r in rows], dtype="string")})

@@ -12,6 +12,7 @@ ignored, and a symlink that changes target looks unchanged.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -153,7 +154,11 @@ def dive_numbers(scans: Sequence[LayerScan]) -> DiveNumbers:
             if _is_whiteout(path):
                 key = _trim(path)
                 if key not in below.info:
-                    break  # dive's visitor errors out and abandons the rest of this layer
+                    # dive creates the path's record (minimum -1) before its lookup fails, then abandons
+                    # the rest of this layer.
+                    if key not in cumulative:
+                        cumulative[key], minimum[key], count[key] = 0, -1, 0
+                    break
                 size = below.subtree_size(key) if below.info[key][0] else 0
             else:
                 key = path
@@ -177,4 +182,11 @@ def dive_numbers(scans: Sequence[LayerScan]) -> DiveNumbers:
         "cumulative_bytes": pd.array([r[2] for r in repeated], dtype="Int64"),
     })
     return DiveNumbers(efficiency=efficiency, wasted_bytes=wasted, image_bytes=sum(layer_bytes), user_bytes=user,
-                       user_wasted_percent=(wasted / user) if user else float("nan"), inefficient_paths=frame)
+                       user_wasted_percent=_ratio(wasted, user), inefficient_paths=frame)
+
+
+def _ratio(a: int, b: int) -> float:
+    """a / b as Go's float division: +Inf for x/0 with x > 0, NaN for 0/0."""
+    if b:
+        return a / b
+    return math.inf if a > 0 else math.nan

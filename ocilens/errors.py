@@ -21,7 +21,8 @@ Context travels as keyword-only attributes, so callers can act on it without par
     ├── LayerDecodeError           a layer that is not a readable (compressed) tar stream
     ├── UnsafeEntryError           an entry that would escape the image root (strict extraction)
     ├── ExtractionError            the target directory cannot take the rootfs
-    └── AnalysisError              a request the analysis cannot answer (bad layer index, threshold)
+    ├── AnalysisError              a request the analysis cannot answer (bad layer index, threshold)
+    └── UsageError                 an argument that cannot be understood (a size, an age, a platform)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "UnsafeEntryError",
     "ExtractionError",
     "AnalysisError",
+    "UsageError",
 ]
 
 
@@ -181,6 +183,10 @@ class ExtractionError(OcilensError):
 
 class AnalysisError(OcilensError):
     """A question the analysis cannot answer as asked (layer index out of range, bad threshold)."""
+
+
+class UsageError(OcilensError):
+    """An argument that cannot be understood: a size, an age, a platform, an option value."""
 
 
 for _cls in list(globals().values()):

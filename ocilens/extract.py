@@ -94,19 +94,17 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
     result = ExtractResult(Path(root))
     tree = asm.tree
 
-    # Hardlink groups: one content write per inode, at its original path if it survives.
-    groups: dict[int, list[str]] = {}
-    for path, node in tree.items():
-        if node.inode:
-            groups.setdefault(node.inode, []).append(path)
-    primary: dict[int, str] = {}
+    # Hardlink groups: one content write per inode, at its original path if it survives; other names link.
+    primary = asm.link_primaries()
     wanted: dict[int, dict[int, str]] = {}  # layer -> {entry index: host path to write}
-    for inode, paths in groups.items():
-        layer, entry, _ = asm.inode_origin[inode]
-        first = next((p for p in paths if tree[p].type == "f" and tree[p].layer == layer and tree[p].entry == entry),
-                     min(paths))
-        primary[inode] = first
-        wanted.setdefault(layer, {})[entry] = _host(root, first)
+    for inode, first in primary.items():
+        origin = asm.inode_origin.get(inode)
+        if origin is not None:
+            wanted.setdefault(origin[0], {})[origin[1]] = _host(root, first)
+
+    def secondary(path: str, node) -> bool:
+        key = node.inode or node.link_group
+        return bool(key) and primary.get(key, path) != path
 
     dirs = sorted((p for p, n in tree.items() if n.type == "d" and p != "/"))
     for p in dirs:
@@ -143,17 +141,16 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
         for layer in layers:
             write_layer(layer)
 
+    links: list[tuple[str, str]] = []
     for path, node in sorted(tree.items()):
         if path == "/":
             continue
         host = _host(root, path)
         t = node.type
-        if t in ("f", "h"):
-            if primary.get(node.inode) == path:
-                result.files += 1
-            else:
-                os.link(_host(root, primary[node.inode]), host, follow_symlinks=False)
-                result.hardlinks += 1
+        if secondary(path, node):
+            links.append((_host(root, primary[node.inode or node.link_group]), host))
+        elif t in ("f", "h"):
+            result.files += 1
         elif t == "l":
             os.symlink(os.fsencode(node.linkname or ""), os.fsencode(host))
             result.symlinks += 1
@@ -173,11 +170,15 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
             except PermissionError:
                 result.skipped.append((path, "device node: not permitted here"))
                 continue
+    for source, host in links:
+        if os.path.lexists(source):  # a skipped device has no name to link to
+            os.link(source, host, follow_symlinks=False)
+            result.hardlinks += 1
 
     # Metadata last: owners, then modes (chown clears setuid), xattrs, then times; directories deepest first.
     entries = sorted(tree.items(), key=lambda kv: kv[0].count("/"), reverse=True)
     for path, node in entries:
-        if node.inode and primary[node.inode] != path:
+        if secondary(path, node):
             continue  # hardlinks share their inode's metadata, as umoci leaves it
         if path == "/":
             if node.entry < 0:
@@ -201,6 +202,8 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
                         if exc.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
                             raise
                         result.skipped.append((path, f"xattr {name}: {exc.strerror}"))
+        if node.implicit:
+            continue  # a parent no entry described: umoci leaves it as created (mtime: now)
         try:
             os.utime(host, ns=(node.mtime * 10**9, node.mtime * 10**9), follow_symlinks=False)
         except OSError:

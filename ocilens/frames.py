@@ -66,14 +66,12 @@ def files_frame(asm: Assembly) -> pd.DataFrame:
     nodes = [tree[p] for p in paths]
     types = [n.type for n in nodes]
     links = [n.linkname for n in nodes]
-    for k, n in enumerate(nodes):
-        if n.type == "h":
-            # "hardlink" means another name of the inode at linkname; when that name is gone (or now holds
-            # another inode), this one is a plain file, as on disk (nlink 1).
-            other = tree.get(n.linkname or "")
-            if other is None or other.inode != n.inode:
-                types[k] = "f"
-                links[k] = None
+    primary = asm.link_primaries()
+    for k, (path, n) in enumerate(zip(paths, nodes)):  # symlinks, devices and fifos keep their own type
+        if n.inode and n.type in ("f", "h"):
+            # One name of each inode is its "file"; the others are "hardlink" rows naming it, as on disk.
+            first = primary[n.inode]
+            types[k], links[k] = ("f", None) if first == path else ("h", first)
     df = pd.DataFrame({
         "path": pd.array(paths, dtype="string"),
         "type": _types(types),

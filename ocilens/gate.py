@@ -8,12 +8,14 @@ existing thresholds mean the same thing; ``numbers="ocilens"`` checks ocilens's 
 from __future__ import annotations
 
 import math
-import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AnalysisError
+from .errors import AnalysisError, UsageError
+from .dive import _ratio
+from .units import parse_size
 
 if TYPE_CHECKING:
     from .image import Image
@@ -24,30 +26,28 @@ SCHEMA = "ocilens.check/v1"
 RULE_NAMES = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
 DEFAULT_RULES: dict[str, float | None] = {"lowestEfficiency": 0.9, "highestWastedBytes": None,
                                           "highestUserWastedPercent": 0.1}
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
-          "t": 1000**4, "tb": 1000**4, "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3,
-          "gib": 1024**3, "ti": 1024**4, "tib": 1024**4}
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 _DISABLED = ("disabled", "off", "false", "none", "")
 
 
-def parse_size(text: str | int | float) -> int:
-    """``20MB`` -> 20000000, ``1.5GiB`` -> 1610612736, ``1234`` -> 1234 (SI and IEC units, as dive)."""
-    if isinstance(text, (int, float)):
-        return int(text)
-    m = _SIZE.match(text)
-    if not m or m.group(2).lower() not in _UNITS:
-        raise AnalysisError(f"not a size: {text!r}", hint="write bytes as 1234, 20MB, 512KiB, 1.5GB")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+OPTION_NAMES = {"lowestEfficiency": "--lowest-efficiency", "highestWastedBytes": "--highest-wasted-bytes",
+                "highestUserWastedPercent": "--highest-user-wasted-percent"}
 
 
 def _threshold(name: str, value: Any, where: str) -> float | None:
-    if value is None or isinstance(value, str) and value.strip().strip("\"'").lower() in _DISABLED:
+    """A rule's threshold: a ratio in 0..1, or a size for ``highestWastedBytes``; None when disabled."""
+    if isinstance(value, str):
+        value = value.strip().strip("\"'")
+        if value.lower() in _DISABLED:
+            return None
+    elif value is None:
         return None
     if name == "highestWastedBytes":
-        return float(parse_size(value.strip().strip("\"'") if isinstance(value, str) else value))
+        try:
+            return float(parse_size(value))
+        except UsageError as exc:
+            raise UsageError(f"{where}: {name}: {exc}") from None
     try:
-        number = float(value.strip().strip("\"'") if isinstance(value, str) else value)
+        number = float(value)
     except ValueError:
         raise AnalysisError(f"{where}: {name} must be a number between 0 and 1, not {value!r}") from None
     if not 0.0 <= number <= 1.0 or math.isnan(number):
@@ -55,29 +55,54 @@ def _threshold(name: str, value: Any, where: str) -> float | None:
     return number
 
 
+def _flow_mapping(text: str, where: str) -> list[tuple[str, str]]:
+    """``{a: 1, b: 2}`` -> [("a", "1"), ("b", "2")] (YAML's flow style, scalars only)."""
+    body = text.strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        raise AnalysisError(f"{where}: cannot parse {text!r}", hint="expected `rules:` followed by `key: value` lines")
+    pairs = []
+    for item in filter(None, (x.strip() for x in body[1:-1].split(","))):
+        key, sep, value = item.partition(":")
+        if not sep:
+            raise AnalysisError(f"{where}: cannot parse {item!r} in {text!r}")
+        pairs.append((key.strip().strip("\"'"), value.strip()))
+    return pairs
+
+
 def read_dive_ci(path: str | Path) -> dict[str, float | None]:
-    """The ``rules:`` of a ``.dive-ci`` file (the YAML subset dive documents: a mapping of scalars)."""
+    """The ``rules:`` of a ``.dive-ci`` file: the YAML subset dive's files use (a block or flow mapping of
+    scalars, comments, ``---``). Unknown rules are ignored with a warning, as dive ignores them."""
     rules: dict[str, float | None] = {}
     in_rules = False
     text = Path(path).read_text(encoding="utf-8")
+
+    def take(key: str, value: str, where: str) -> None:
+        if key not in RULE_NAMES:
+            warnings.warn(f"{where}: unknown rule {key!r} ignored (dive's rules are {', '.join(RULE_NAMES)})",
+                          stacklevel=4)
+            return
+        rules[key] = _threshold(key, value, where)
+
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].rstrip()
-        if not line.strip():
+        if not line.strip() or line.strip() in ("---", "..."):
             continue
         where = f"{path}:{lineno}"
         indented = line[0] in " \t"
         key, sep, value = line.strip().partition(":")
-        if not sep or not key or " " in key.strip():
-            raise AnalysisError(f"{where}: cannot parse {raw.strip()!r}", hint="expected `key: value` lines under `rules:`")
-        key = key.strip()
+        key = key.strip().strip("\"'")
+        if not sep or not key or " " in key:
+            raise AnalysisError(f"{where}: cannot parse {raw.strip()!r}",
+                                hint="expected `rules:` followed by indented `key: value` lines")
         if not indented:
-            in_rules = key == "rules" and not value.strip()
+            in_rules = key == "rules"
+            if in_rules and value.strip():
+                for k, v in _flow_mapping(value, where):
+                    take(k, v, where)
+                in_rules = False
             continue
-        if not in_rules:
-            continue
-        if key not in RULE_NAMES:
-            raise AnalysisError(f"{where}: unknown rule {key!r}", hint=f"dive's rules are {', '.join(RULE_NAMES)}")
-        rules[key] = _threshold(key, value.strip(), where)
+        if in_rules:
+            take(key, value, where)
     return rules
 
 
@@ -106,7 +131,12 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         """The documented, stable JSON schema ``ocilens.check/v1``."""
         def num(x: Any) -> Any:
-            return None if isinstance(x, float) and math.isnan(x) else x
+            # JSON has no NaN or infinity: NaN (0/0) is null, +Inf (waste over zero user bytes) "Infinity".
+            if isinstance(x, float) and math.isnan(x):
+                return None
+            if isinstance(x, float) and math.isinf(x):
+                return "Infinity" if x > 0 else "-Infinity"
+            return x
 
         return {
             "schema": SCHEMA,
@@ -131,11 +161,11 @@ def check(image: "Image", rules: dict[str, float | None] | None = None, *, numbe
     for k, v in (rules or {}).items():
         if k not in RULE_NAMES:
             raise AnalysisError(f"unknown rule {k!r}; rules are {', '.join(RULE_NAMES)}")
-        effective[k] = (_threshold(k, v, "threshold") if v is not None else None, "cli")
+        effective[k] = (_threshold(k, v, OPTION_NAMES[k]) if v is not None else None, "cli")
     b = image.bloat()
     d = b.dive
     user_bytes = d.user_bytes
-    ours_user = (b.wasted_bytes / user_bytes) if user_bytes else float("nan")
+    ours_user = _ratio(b.wasted_bytes, user_bytes)
     metrics = {"efficiency": b.efficiency, "wasted_bytes": b.wasted_bytes, "user_wasted_percent": ours_user,
                "dive_efficiency": d.efficiency, "dive_wasted_bytes": d.wasted_bytes,
                "dive_user_wasted_percent": d.user_wasted_percent, "shipped_bytes": b.shipped_bytes,

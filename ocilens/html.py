@@ -14,14 +14,17 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
+from .units import human_bytes as human
+
 __all__ = ["esc", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
 
 CSS = """
 .ocilens{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;max-width:1200px}
 .ocilens h1{font-size:1.5em;margin:.2em 0}.ocilens h2{font-size:1.2em;border-bottom:1px solid #d0d7de;
 padding-bottom:.2em;margin-top:1.4em}.ocilens table{border-collapse:collapse;font-size:.85em;margin:.4em 0}
-.ocilens th,.ocilens td{border:1px solid #d0d7de;padding:.2em .5em;text-align:left;vertical-align:top}
-.ocilens th{background:#f6f8fa}.ocilens td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ocilens table th,.ocilens table td{border:1px solid #d0d7de;padding:.2em .5em;text-align:left;vertical-align:top}
+.ocilens table th{background:#f6f8fa}.ocilens table td.n{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}.ocilens table td.nw{white-space:nowrap}
 .ocilens code,.ocilens .mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.95em;
 word-break:break-all}.ocilens .cards{display:flex;flex-wrap:wrap;gap:.6em}.ocilens .card{border:1px solid #d0d7de;
 border-radius:6px;padding:.5em .8em;min-width:10em}.ocilens .card b{display:block;font-size:1.4em}
@@ -37,18 +40,6 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def human(n: Any) -> str:
-    """Bytes in SI units (kB = 1000 B), as dive and docker print them."""
-    if n is None or n is pd.NA or (isinstance(n, float) and math.isnan(n)):
-        return ""
-    v = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(v) < 1000 or unit == "TB":
-            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1000
-    return f"{v:.1f} TB"
-
-
 def pct(x: Any) -> str:
     if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
@@ -59,13 +50,14 @@ Formatter = Callable[[Any], str]
 
 
 def table(df: pd.DataFrame, columns: Sequence[str] | None = None, *, formats: dict[str, Formatter] | None = None,
-          numeric: Iterable[str] = (), mono: Iterable[str] = (), limit: int | None = None,
+          numeric: Iterable[str] = (), mono: Iterable[str] = (), nowrap: Iterable[str] = (),
+          limit: int | None = None,
           headers: dict[str, str] | None = None) -> str:
     """An escaped HTML table of ``df``'s ``columns``; ``formats`` maps a column to a value -> text function
     (its output is escaped too)."""
     columns = list(columns or df.columns)
     formats = formats or {}
-    numeric, mono = set(numeric), set(mono)
+    numeric, mono, nowrap = set(numeric), set(mono), set(nowrap)
     headers = headers or {}
     rows = df.head(limit) if limit else df
     out = ["<table><thead><tr>"]
@@ -75,7 +67,8 @@ def table(df: pd.DataFrame, columns: Sequence[str] | None = None, *, formats: di
         out.append("<tr>")
         for c, v in zip(columns, row):
             text = esc(formats[c](v)) if c in formats else esc(v)
-            cls = ' class="n"' if c in numeric else (' class="mono"' if c in mono else "")
+            cls = (' class="n"' if c in numeric else ' class="mono"' if c in mono else
+                   ' class="mono nw"' if c in nowrap else "")
             out.append(f"<td{cls}>{text}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")

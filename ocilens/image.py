@@ -14,12 +14,13 @@ import pandas as pd
 from . import frames
 from .assemble import Assembly, assemble
 from .cache import ScanCache
+from .errors import DigestMismatch, UnsupportedImage
 from .manifest import ImageManifest, parse_json
 from .platform import Platform
 from .scan import LayerScan, scan_layer
 from .sources import Source, open_source
 
-__all__ = ["Image", "load", "sample_image", "SAMPLE_REF"]
+__all__ = ["Image", "load", "platforms", "sample_image", "SAMPLE_REF"]
 
 ProgressCallback = Callable[..., None]
 SAMPLE_DIR = Path(__file__).parent / "_sample"
@@ -194,6 +195,19 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
     return scans  # type: ignore[return-value]
 
 
+def _check_diff_ids(ref: str, config: dict[str, Any], scans: list[LayerScan]) -> None:
+    """Each layer's uncompressed digest must be the config's ``rootfs.diff_ids`` entry, as runtimes check."""
+    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+    if diff_ids and len(diff_ids) != len(scans):
+        raise UnsupportedImage(f"{ref}: the config lists {len(diff_ids)} diff_ids for {len(scans)} layers",
+                               reference=ref, hint="the manifest and config do not belong together")
+    for i, (want, scan) in enumerate(zip(diff_ids, scans)):
+        if scan.diff_id and want != scan.diff_id:
+            raise DigestMismatch(f"{ref}: layer {i} ({scan.digest}) uncompresses to {scan.diff_id}, but the "
+                                 f"config's diff_id is {want}", reference=ref, digest=str(want), actual=scan.diff_id,
+                                 hint="the config does not describe this layer; the image is corrupt")
+
+
 def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True,
          progress: Any = "auto", workers: int | None = None, **source_options: Any) -> Image:
     """Load an image: ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``,
@@ -226,6 +240,7 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
             progress("manifest", reference=ref, digest=manifest.digest,
                      layers=[(d.digest, d.size) for d in manifest.layers])
         scans = _scan_all(source, manifest, ScanCache() if cache else None, progress, workers)
+        _check_diff_ids(ref, config, scans)
         image = Image(source, manifest, config, config_raw, scans)
         if progress:
             progress("assemble", reference=ref)
@@ -238,6 +253,18 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         if progress:
             progress("error", error=exc)
         raise
+
+
+def platforms(ref: str, **source_options: Any) -> list[Platform]:
+    """The platforms a reference offers: each entry of a multi-platform index (one for a plain image)."""
+    with open_source(ref, **source_options) as source:
+        found = source.platforms()
+        if not found:
+            manifest = source.resolve(None)
+            config = parse_json(source.read_blob(manifest.config), f"{ref}: config")
+            plat = Platform.from_json(config) if isinstance(config, dict) else None
+            found = [plat] if plat else []
+        return found
 
 
 def sample_image(**kwargs: Any) -> Image:

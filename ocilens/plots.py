@@ -25,6 +25,11 @@ SEGMENTS = (
 )
 
 
+def _literal(text: object) -> str:
+    """Image data as a label: matplotlib would read ``$...$`` as mathtext (and fail on hostile names)."""
+    return str(text).replace("$", r"\$")
+
+
 def _axes(ax: "Axes | None", size: tuple[float, float] = (7, 3.5)) -> "Axes":
     if ax is not None:
         return ax
@@ -72,7 +77,7 @@ def waste_by_cause(image: "Image", ax: "Axes | None" = None, top: int = 10) -> "
     """Horizontal bars: wasted bytes per (cause, instruction that made the waste), largest first."""
     ax = _axes(ax)
     by = image.bloat().by_cause.head(top)
-    labels = [f"{c} by layer {layer}: {str(cb)[:50]}" for c, layer, cb in
+    labels = [_literal(f"{c} by layer {layer}: {str(cb)[:50]}") for c, layer, cb in
               zip(by["cause"], by["by_layer"], by["by_created_by"].fillna(""))]
     colours = {s[0].replace("wasted_", ""): s[2] for s in SEGMENTS}
     ax.barh(labels[::-1], [int(v) for v in by["bytes"]][::-1],
@@ -103,7 +108,7 @@ def largest_dirs(image: "Image", ax: "Axes | None" = None, top: int = 12, max_de
     """Horizontal bars: the directories holding the most visible bytes."""
     ax = _axes(ax)
     dirs = directory_sizes(image.files, max_depth).head(top)
-    ax.barh(list(dirs["path"])[::-1], [int(v) for v in dirs["bytes"]][::-1], color="#4c78a8")
+    ax.barh([_literal(p) for p in dirs["path"]][::-1], [int(v) for v in dirs["bytes"]][::-1], color="#4c78a8")
     ax.set_xlabel("bytes in the final image")
     ax.set_title("Largest directories")
     _bytes_axis(ax, "x")
@@ -115,13 +120,14 @@ def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "A
     """Horizontal bars: the files whose size changed most between two images (green grew, red shrank)."""
     ax = _axes(ax)
     f = diff.files
+    f = f[f["size_delta"] != 0]
     f = f.reindex(f["size_delta"].abs().sort_values(ascending=False).index).head(top)
     if f.empty:
         ax.text(0.5, 0.5, "no file changes", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
     deltas = [int(v) for v in f["size_delta"]][::-1]
-    labels = [f"{c}: {p}" for c, p in zip(f["change"], f["path"])][::-1]
+    labels = [_literal(f"{c}: {p}") for c, p in zip(f["change"], f["path"])][::-1]
     ax.barh(labels, deltas, color=["#54a24b" if d >= 0 else "#e45756" for d in deltas])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("size change")

@@ -12,12 +12,15 @@ overrides "auto", and ``TQDM_DISABLE=1`` or ``CI`` silence it, as for tqdm.
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 import threading
 import time
 import warnings
 from typing import Any, Callable, TextIO
+
+from .units import human_bytes
 
 __all__ = ["Reporter", "TextProgress", "WidgetProgress", "make_progress", "in_notebook", "short_digest"]
 
@@ -26,14 +29,6 @@ Callback = Callable[..., None]
 
 def short_digest(digest: str) -> str:
     return digest.partition(":")[2][:12] or digest[:12]
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 class Reporter:
@@ -100,7 +95,7 @@ class Reporter:
         entries = sum(r["entries"] for r in self.layers)
         if self.state == "failed":
             return f"ocilens: {self.reference}: failed after {elapsed:.1f}s: {self.error}"
-        return (f"ocilens: {self.reference}: {len(self.layers)} layers ({cached} cached), {_size(self.total)}, "
+        return (f"ocilens: {self.reference}: {len(self.layers)} layers ({cached} cached), {human_bytes(self.total)}, "
                 f"{entries:,} entries in {elapsed:.1f}s")
 
     def render(self, event: str) -> None:
@@ -131,8 +126,9 @@ class TextProgress(Reporter):
                 fill = int(frac * self.width)
                 finished = sum(1 for r in self.layers if r["state"] in ("done", "cached"))
                 line = (f"ocilens: {self.state} [{'#' * fill}{'.' * (self.width - fill)}] {frac:4.0%} "
-                        f"{finished}/{len(self.layers)} layers, {_size(self.done_bytes)}/{_size(self.total)}")
-        self.stream.write("\r" + line.ljust(100)[:100] + ("\n" if final else ""))
+                        f"{finished}/{len(self.layers)} layers, {human_bytes(self.done_bytes)}/{human_bytes(self.total)}")
+        # Progress lines are cut to a terminal's width; the final summary is written whole.
+        self.stream.write("\r" + (line.ljust(100) + "\n" if final else line.ljust(100)[:100]))
         self.stream.flush()
 
 
@@ -165,7 +161,7 @@ class WidgetProgress(Reporter):
         for i, r in enumerate(self.layers):
             bar = w.IntProgress(value=0, min=0, max=max(r["size"], 1), layout=w.Layout(width="40%"))
             state = w.Label(r["state"])
-            label = w.Label(f"{i:>2} {short_digest(r['digest'])}  {_size(r['size'])}", layout=w.Layout(width="30%"))
+            label = w.Label(f"{i:>2} {short_digest(r['digest'])}  {human_bytes(r['size'])}", layout=w.Layout(width="30%"))
             self.bars.append(bar)
             self.states.append(state)
             rows.append(w.HBox([label, bar, state]))
@@ -188,7 +184,7 @@ class WidgetProgress(Reporter):
                 if r["state"] in ("done", "cached"):
                     bar.bar_style = "success"
             self.overall.value = self.done_bytes
-            self.title.value = f"<b>ocilens</b>: {self.reference} — {self.state}"
+            self.title.value = f"<b>ocilens</b>: {html.escape(self.reference)} — {html.escape(self.state)}"
             if final:
                 self.overall.bar_style = "danger" if self.state == "failed" else "success"
                 summary = self.summary()

@@ -41,7 +41,7 @@ def layers_table(img: "Image") -> str:
                           "whited_out", "wasted_bytes", "created_by"],
                  formats={"compressed_size": human, "uncompressed_size": human, "wasted_bytes": human},
                  numeric=["layer", "compressed_size", "uncompressed_size", "added", "overwritten", "whited_out",
-                          "wasted_bytes"], mono=["digest", "created_by"],
+                          "wasted_bytes"], mono=["created_by"], nowrap=["digest"],
                  headers={"compressed_size": "compressed", "uncompressed_size": "uncompressed",
                           "whited_out": "removed", "wasted_bytes": "wasted"})
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
-from .codec import decompressed_chunks
-from .errors import LayerDecodeError
+from .codec import TAR, decompressed_chunks, prefetched
+from .errors import IntegrityError, LayerDecodeError
 from .manifest import Descriptor
 from .sources.base import Source
 from .tarstream import TarReader
@@ -68,6 +68,7 @@ class LayerScan:
     compressed_size: int = 0
     uncompressed_size: int = 0
     members: int = 0  # every tar member, markers included
+    diff_id: str | None = None  # sha256 of the uncompressed tar
     paths: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
@@ -90,24 +91,49 @@ class LayerScan:
 
 def scan_layer(source: Source, desc: Descriptor, index: int,
                on_bytes: Callable[[int], None] | None = None) -> LayerScan:
-    """Read one layer blob to the end (verifying it) and tabulate its entries."""
+    """Read one layer blob to the end (verifying it) and tabulate its entries.
+
+    The uncompressed stream is hashed too (``scan.diff_id``), in the decompression thread, so the caller
+    can check it against the config's ``rootfs.diff_ids`` as runtimes do.
+    """
     what = f"layer {index} ({desc.digest})"
     scan = LayerScan(digest=desc.digest, compressed_size=desc.size)
-    try:
-        with source.open_blob(desc) as raw:
-            fmt, chunks = decompressed_chunks(raw, what=what, digest=desc.digest, layer=index, on_read=on_bytes)
-            scan.format = fmt
-            counted = _Counted(chunks)
+    with source.open_blob(desc) as raw:
+        fmt, chunks = decompressed_chunks(raw, what=what, digest=desc.digest, layer=index, on_read=on_bytes)
+        scan.format = fmt
+        hasher = hashlib.sha256() if fmt != TAR else None  # a plain tar's diff_id is its own digest
+        counted = _Counted(prefetched(_hashing(chunks, hasher) if hasher else chunks))
+        try:
             _read_entries(TarReader(iter(counted)), scan)
             for _ in counted:  # the rest (end-of-archive padding): decompress and verify to the end
                 pass
-            scan.uncompressed_size = counted.total
-    except LayerDecodeError as exc:
-        if exc.digest is None:
-            raise LayerDecodeError(f"{what}: {exc}", digest=desc.digest, layer=index,
-                                   hint="the layer is truncated or corrupt; re-pull it or rebuild the image") from None
-        raise
+        except LayerDecodeError as exc:
+            counted.close()
+            _blame_the_blob(raw, exc)  # a corrupt blob is a digest mismatch before it is a bad stream
+            if exc.digest is None:
+                raise LayerDecodeError(f"{what}: {exc}", digest=desc.digest, layer=index,
+                                       hint="the layer is truncated or corrupt; re-pull it or rebuild the image") from None
+            raise
+        scan.uncompressed_size = counted.total
+        scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else desc.digest
     return scan
+
+
+def _hashing(chunks: Iterator[bytes], hasher: "hashlib._Hash") -> Iterator[bytes]:
+    for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk
+
+
+def _blame_the_blob(raw, exc: LayerDecodeError) -> None:
+    """Read the blob to its end: if its digest or size is wrong, raise that instead of the decode error."""
+    try:
+        while raw.read(1 << 20):
+            pass
+    except IntegrityError as integrity:
+        raise integrity from exc
+    except (OSError, LayerDecodeError):
+        return
 
 
 class _Counted:
@@ -116,6 +142,11 @@ class _Counted:
     def __init__(self, chunks) -> None:
         self._it = iter(chunks)
         self.total = 0
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
 
     def __iter__(self):
         return self

@@ -1,0 +1,593 @@
+#!/usr/bin/env python3
+"""ocilens benchmark: ours beside the decompression floors and the peers, as ratios measured in one run.
+
+    python benchmarks/run.py [--quick] [--runs N] [--only NAME[,NAME...]] [--out FILE]
+
+Builds its inputs first (cached under ``benchmarks/.work/``, see ``inputs.py``), starts a loopback
+``docker-registry`` of its own, then runs every case ``--runs`` times (default 3), round-robin so that a
+noisy neighbour hits all cases alike, each in a fresh process whose wall time and peak RSS (``wait4``
+rusage: the process and the children it waited for) are recorded. Prints a Markdown table of medians and
+the issue's target ratios with PASS/MISS, and writes it to ``benchmarks/results.md`` (a full run) or
+``benchmarks/.work/results-*.md`` (``--quick`` or ``--only``).
+
+``--only`` takes case keys or their prefixes (``cold``, ``dive``, ``many``...); ``--list`` shows them.
+Ratios whose cases were not run show ``-``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import inputs  # noqa: E402
+
+WORK = inputs.WORK
+TMP = WORK / "tmp"
+PY = sys.executable
+OURS = str(HERE / "_ours.py")
+REPO_NAME = "bench/large"
+HAVE_TIME = os.access("/usr/bin/time", os.X_OK)
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# --- the loopback registry -----------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    """``docker-registry serve`` on 127.0.0.1:<free port>, no auth, storage kept under ``.work``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "Registry":
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cfg = self.root / "config.yml"
+        cfg.write_text("\n".join([
+            "version: 0.1",
+            "log:", "  level: error", "  accesslog:", "    disabled: true",
+            "storage:", "  filesystem:", f"    rootdirectory: {self.root / 'storage'}",
+            "  delete:", "    enabled: true",
+            "http:", f"  addr: {self.host}", f"  secret: {uuid.uuid4().hex}",
+        ]) + "\n")
+        self.log = open(self.root / "registry.log", "ab")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"docker-registry exited ({self.proc.returncode}); see {self.root}/registry.log")
+            try:
+                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).close()
+                return self
+            except urllib.error.HTTPError:
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"docker-registry did not answer on {self.host}") from None
+                time.sleep(0.05)
+
+    def layer_digests(self, repo: str, tag: str) -> list[str] | None:
+        req = urllib.request.Request(f"http://{self.host}/v2/{repo}/manifests/{tag}", headers={"Accept": ", ".join([
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json"])})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return [d["digest"] for d in json.loads(r.read())["layers"]]
+        except urllib.error.HTTPError:
+            return None
+
+    def ensure(self, layout: Path, tag: str, repo: str) -> None:
+        """Push ``layout:tag`` as ``repo:tag`` unless the registry already holds those layers."""
+        want = [d["digest"] for d in inputs.layout_manifest(layout, tag)["layers"]]
+        if self.layer_digests(repo, tag) != want:
+            log(f"pushing {layout}:{tag} to {self.host}/{repo}:{tag}")
+            inputs.run("skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:{tag}",
+                       f"docker://{self.host}/{repo}:{tag}")
+            if self.layer_digests(repo, tag) != want:
+                raise RuntimeError("the registry does not hold the layers skopeo pushed (recompressed?)")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+# --- measuring -----------------------------------------------------------------------------------------
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_mb: float
+    info: dict
+
+
+@dataclass
+class Case:
+    key: str
+    label: str
+    cmd: Callable[[], list[str]]
+    prepare: Callable[[], None] | None = None     # before each run, untimed
+    cleanup: Callable[[], None] | None = None     # after each run, untimed
+    env: dict[str, str] = field(default_factory=dict)
+    ours: bool = False                            # prints a JSON line (see _ours.py)
+    ok: tuple[int, ...] = (0,)
+    check: Callable[[], str | None] | None = None  # after a run: an error message, or None
+    na_prefix: str = ""                           # how a failure is shown
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(s.seconds for s in self.samples) if self.samples else None
+
+    @property
+    def rss(self) -> float | None:
+        return max(s.rss_mb for s in self.samples) if self.samples else None
+
+    def info(self, name: str) -> float | None:
+        vals = [s.info[name] for s in self.samples if name in s.info]
+        return statistics.median(vals) if vals else None
+
+
+TIME = "/usr/bin/time"  # GNU time (Debian package ``time``): the peak RSS of the measured process alone
+
+
+def measure(case: Case) -> None:
+    if case.error:
+        return
+    if case.prepare:
+        case.prepare()
+    os.sync()  # no case pays for the previous one's dirty pages
+    out, err, rss_file = TMP / f"{case.key}.out", TMP / f"{case.key}.err", TMP / f"{case.key}.rss"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **case.env}
+    cmd = case.cmd()
+    if HAVE_TIME:
+        # time's own exit status is the command's; %M is the command's max RSS in KB
+        cmd = [TIME, "-q", "-f", "%M", "-o", str(rss_file), *cmd]
+    with open(out, "wb") as so, open(err, "wb") as se:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=so, stderr=se, env=env, cwd=TMP)
+        _, status, ru = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if HAVE_TIME:
+        try:
+            rss_kb = int(rss_file.read_text().split()[-1])
+        except (OSError, ValueError, IndexError):
+            rss_kb = ru.ru_maxrss
+    else:
+        rss_kb = ru.ru_maxrss  # includes the pre-exec copy of this process: an upper bound
+    if case.cleanup:
+        case.cleanup()
+    problem = None
+    if proc.returncode not in case.ok:
+        tail = err.read_text(errors="replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        problem = f"exit {proc.returncode}: {tail[0][:200]}"
+    elif case.check:
+        problem = case.check()
+    info: dict = {}
+    if problem is None and case.ours:
+        try:
+            info = json.loads(out.read_text().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            problem = "no JSON result line"
+    if problem:
+        case.error = f"{case.na_prefix}{problem}"
+        log(f"  {case.label}: FAILED {case.error}")
+        return
+    case.samples.append(Sample(seconds, rss_kb / 1024, info))
+    log(f"  {case.label}: {seconds:.2f} s, {rss_kb / 1024:.0f} MB")
+
+
+def fresh(path: Path) -> Callable[[], None]:
+    def f() -> None:
+        shutil.rmtree(path, ignore_errors=True)
+    return f
+
+
+def fresh_dir(path: Path) -> Callable[[], None]:
+    def f() -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+    return f
+
+
+def warm_page_cache(paths: list[Path]) -> None:
+    """Read the inputs once, untimed, so that no case pays for the first read from disk."""
+    for p in paths:
+        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
+        for f in files:
+            with open(f, "rb") as fh:
+                while fh.read(1 << 24):
+                    pass
+
+
+# --- the cases -----------------------------------------------------------------------------------------
+
+def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_small: inputs.Many | None,
+                registry: Registry | None) -> list[Case]:
+    cases: list[Case] = []
+    cache_root = TMP / "cache"
+    empty_cache = {"OCILENS_CACHE_DIR": str(cache_root / "unused")}
+
+    def ours(key: str, label: str, *args: str, env: dict | None = None, **kw) -> Case:
+        return Case(key, label, lambda: [PY, OURS, *args], env=env or empty_cache, ours=True, **kw)
+
+    if large is not None:
+        gz, zs = [str(b) for b in large.blobs("gzip")], [str(b) for b in large.blobs("zstd")]
+        dive_json = TMP / "dive.json"
+
+        def dive_check() -> str | None:
+            try:
+                d = json.loads(dive_json.read_text())
+                dive_json.unlink()
+                return None if len(d["layer"]) == len(gz) else f"dive saw {len(d['layer'])} layers"
+            except (OSError, ValueError, KeyError) as exc:
+                return f"no dive JSON: {exc}"
+
+        cases += [
+            Case("gzip", "gzip -dc (layer blobs)", lambda: ["gzip", "-dc", *gz]),
+            Case("zstd", "zstd -dc (layer blobs)", lambda: ["zstd", "-dc", "-q", *zs]),
+            Case("dive-oci", "dive (oci-archive, gzip)",
+                 lambda: ["dive", "--source", "docker-archive", str(large.oci_archive), "--json", str(dive_json)],
+                 env={"CI": "true"}, ok=(0, 1), check=dive_check),
+            Case("dive-docker", "dive (docker-archive)",
+                 lambda: ["dive", "--source", "docker-archive", str(large.docker_archive), "--json",
+                          str(dive_json)], env={"CI": "true"}, ok=(0, 1), check=dive_check),
+        ]
+        tar_root = TMP / "tar-root"
+        cases.append(Case("tar", "tar -xzf (layers in order)",
+                          lambda: ["sh", "-c", f'for b; do tar -xzf "$b" -C {tar_root} || exit 1; done', "sh", *gz],
+                          prepare=fresh_dir(tar_root), cleanup=fresh(tar_root)))
+        if registry is not None:
+            skopeo_dir = TMP / "skopeo-oci"
+            cases.append(Case("skopeo", "skopeo copy (registry -> oci:)",
+                              lambda: ["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                                       f"docker://{registry.host}/{REPO_NAME}:gzip", f"oci:{skopeo_dir}:gzip"],
+                              prepare=fresh(skopeo_dir), cleanup=fresh(skopeo_dir)))
+        bundle = TMP / "umoci-bundle"
+        cases.append(Case("umoci", "umoci unpack (same gzip layers)",
+                          lambda: ["umoci", "unpack", "--image", f"{large.layout_gzip}:gzip", str(bundle)],
+                          prepare=fresh(bundle), cleanup=fresh(bundle)))
+        cases += [
+            ours("cold-gzip", "ocilens cold (oci layout, gzip)", "analyse", large.ref_gzip, "nocache"),
+            ours("cold-zstd", "ocilens cold (oci layout, zstd)", "analyse", large.ref_zstd, "nocache"),
+            ours("cold-ociarchive", "ocilens cold (oci-archive, gzip)", "analyse", large.ref_oci_archive,
+                 "nocache"),
+            ours("cold-docker", "ocilens cold (docker-archive)", "analyse", large.ref_docker_archive, "nocache"),
+        ]
+        warm_cache = cache_root / "warm"
+        cases.append(ours("warm", "ocilens warm (oci layout, gzip, scans cached)", "analyse", large.ref_gzip,
+                          "cache", env={"OCILENS_CACHE_DIR": str(warm_cache)}))
+        if registry is not None:
+            pull_cache = cache_root / "pull"
+            cases.append(ours("pull", "ocilens pull + analyse (loopback registry, gzip)", "analyse",
+                              f"{registry.host}/{REPO_NAME}:gzip", "cache",
+                              env={"OCILENS_CACHE_DIR": str(pull_cache)},
+                              prepare=fresh(pull_cache), cleanup=fresh(pull_cache),
+                              na_prefix="n/a (registry source unavailable: "))
+        ext_root = TMP / "ocilens-root"
+        cases.append(ours("extract", "ocilens extract (oci layout, gzip)", "extract", large.ref_gzip,
+                          str(ext_root), prepare=fresh(ext_root), cleanup=fresh(ext_root)))
+    if many_big is not None:
+        cases.append(ours("many-big", f"ocilens cold, many-files ({many_big.entries:,} entries)", "analyse",
+                          many_big.ref, "nocache"))
+    if many_small is not None:
+        cases.append(ours("many-small", f"ocilens cold, many-files ({many_small.entries:,} entries)", "analyse",
+                          many_small.ref, "nocache"))
+    cases += [
+        ours("import", "python -c 'import ocilens'", "import"),
+        Case("python", "python -c pass (interpreter alone)", lambda: [PY, "-c", "pass"]),
+    ]
+    return cases
+
+
+ALL_KEYS = ["gzip", "zstd", "dive-oci", "dive-docker", "tar", "skopeo", "umoci", "cold-gzip", "cold-zstd",
+            "cold-ociarchive", "cold-docker", "warm", "pull", "extract", "many-big", "many-small", "import",
+            "python"]
+
+
+def selected(only: list[str] | None, key: str) -> bool:
+    return not only or any(key == o or key.startswith(o) for o in only)
+
+
+# --- the report ----------------------------------------------------------------------------------------
+
+def fmt_s(x: float | None) -> str:
+    return "-" if x is None else (f"{x:.3f}" if x < 10 else f"{x:.1f}")
+
+
+def machine_line() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    distro = ""
+    try:
+        distro = [ln.split("=", 1)[1].strip('"') for ln in Path("/etc/os-release").read_text().splitlines()
+                  if ln.startswith("PRETTY_NAME=")][0] + ", "
+    except (OSError, IndexError):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores{mem}; {distro}Linux {platform.release()}; "
+            f"Python {platform.python_version()}; {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
+
+
+def tool_versions() -> str:
+    def first(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    rev = first(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "ocilens"],
+                           capture_output=True, text=True).stdout.strip()
+    return "; ".join([
+        f"ocilens {rev}{' + uncommitted changes' if dirty else ''}",
+        first(["dive", "--version"]), first(["skopeo", "--version"]), first(["umoci", "--version"]),
+        first(["gzip", "--version"]), first(["zstd", "--version"]).split(",")[0], first(["tar", "--version"]),
+    ])
+
+
+@dataclass
+class Target:
+    label: str
+    value: Callable[[], float | None]
+    target: float | None      # None: context only
+    better: str = "le"        # "le": value <= target passes; "ge": >=; "within": |value - 1| <= target
+    unit: str = "x"
+
+
+def ratio(num: Callable[[], float | None], *dens: Callable[[], float | None]) -> Callable[[], float | None]:
+    def f() -> float | None:
+        n = num()
+        ds = [d() for d in dens]
+        if n is None or any(d is None for d in ds) or not sum(ds):  # type: ignore[arg-type]
+            return None
+        return n / sum(ds)  # type: ignore[arg-type]
+    return f
+
+
+def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large | None,
+           many: list[inputs.Many], elapsed: float) -> str:
+    def med(key: str) -> Callable[[], float | None]:
+        return lambda: cases[key].median if key in cases else None
+
+    def rss(*keys: str) -> Callable[[], float | None]:
+        def f() -> float | None:
+            vals = [cases[k].rss for k in keys if k in cases and cases[k].rss is not None]
+            return max(vals) if vals else None  # type: ignore[type-var]
+        return f
+
+    def in_process(key: str) -> float | None:
+        c = cases.get(key)
+        if c is None or not c.samples:
+            return None
+        return statistics.median(s.info["load"] + s.info["frames"] for s in c.samples)
+
+    def entries_per_s() -> float | None:
+        c = cases.get("many-big")
+        if c is None or c.median is None:
+            return None
+        return c.info("entries") / c.median  # type: ignore[operator]
+
+    def per_entry_ratio() -> float | None:
+        big, small = in_process("many-big"), in_process("many-small")
+        if big is None or small is None:
+            return None
+        return (big / cases["many-big"].info("entries")) / (small / cases["many-small"].info("entries"))  # type: ignore
+
+    targets = [
+        Target("cold gzip / gzip -dc", ratio(med("cold-gzip"), med("gzip")), 0.4),
+        Target("cold gzip / dive(oci-archive)", ratio(med("cold-gzip"), med("dive-oci")), 0.4),
+        Target("cold gzip, both on the oci-archive: ocilens / dive", ratio(med("cold-ociarchive"), med("dive-oci")),
+               0.4),
+        Target("cold zstd / zstd -dc", ratio(med("cold-zstd"), med("zstd")), 0.8),
+        Target("docker-archive: ocilens / dive", ratio(med("cold-docker"), med("dive-docker")), 0.6),
+        Target("warm / cold (gzip)", ratio(med("warm"), med("cold-gzip")), 0.05),
+        Target("pull+analyse / (skopeo copy + gzip -dc)", ratio(med("pull"), med("skopeo"), med("gzip")), 0.5),
+        Target("extract / tar -xzf", ratio(med("extract"), med("tar")), 1.0),
+        Target("extract / (skopeo copy + umoci unpack)", ratio(med("extract"), med("skopeo"), med("umoci")), 0.5),
+        Target("many-files: entries/s end to end", entries_per_s, 100_000, "ge", ""),
+        Target("many-files: peak RSS MB", rss("many-big"), 1024, "le", " MB"),
+        Target("many-files: per-entry cost, big / small (in-process)", per_entry_ratio, 0.2, "within"),
+        Target("large image: peak RSS MB (max of ours)",
+               rss("cold-gzip", "cold-zstd", "cold-ociarchive", "cold-docker", "warm", "pull", "extract"),
+               200, "le", " MB"),
+        Target("python start-up + import ocilens, s", med("import"), 0.5, "le", " s"),
+        Target("context: dive(oci-archive) / gzip -dc", ratio(med("dive-oci"), med("gzip")), None),
+        Target("context: zstd -dc / gzip -dc", ratio(med("zstd"), med("gzip")), None),
+        Target("context: cold oci-archive / cold layout (gzip)", ratio(med("cold-ociarchive"), med("cold-gzip")),
+               None),
+        Target("context: pull+analyse / cold (gzip)", ratio(med("pull"), med("cold-gzip")), None),
+    ]
+
+    lines = ["# ocilens benchmark" + (" (--quick)" if args.quick else ""), ""]
+    lines.append(f"Machine: {machine_line()}.  ")
+    lines.append(f"Tools: {tool_versions()}.  ")
+    if large is not None:
+        gz = sum(p.stat().st_size for p in large.blobs("gzip"))
+        zs = sum(p.stat().st_size for p in large.blobs("zstd"))
+        lines.append(f"Large image: {len(large.blobs('gzip'))} layers, {large.entries:,} tar entries, "
+                     f"{large.uncompressed / 1e6:,.0f} MB of layer tars, {gz / 1e6:,.0f} MB gzip, "
+                     f"{zs / 1e6:,.0f} MB zstd (real Debian package files).  ")
+    if many:
+        lines.append("Many-files images: " + ", ".join(f"{m.entries:,} entries" for m in many)
+                     + " in 4 gzip layers.  ")
+    lines.append(f"Medians of {args.runs} runs (round-robin), each case a fresh process; peak RSS is the max "
+                 f"over runs; the full run took {elapsed / 60:.1f} min.")
+    lines += ["", "| case | median s | runs s | peak RSS MB | notes |", "|---|---:|---|---:|---|"]
+    for c in cases.values():
+        if c.error and not c.samples:
+            lines.append(f"| {c.label} | {c.error}{')' if c.na_prefix else ''} | | | |")
+            continue
+        runs = " ".join(fmt_s(s.seconds) for s in c.samples)
+        notes = []
+        if c.ours and c.samples:
+            i = c.samples[len(c.samples) // 2].info
+            if "load" in i:
+                notes.append(f"in-process: load {i['load']:.2f}"
+                             + (f" + frames {i['frames']:.2f}" if "frames" in i else "")
+                             + (f" + extract {i['extract']:.2f}" if "extract" in i else "")
+                             + f", import {i['import']:.2f}")
+            if "files" in i:
+                notes.append(f"{i.get('entries', 0):,} entries, {i['files']:,} files"
+                             + (f", {i['events']:,} events" if "events" in i else ""))
+            elif "import" in i:
+                notes.append(f"import alone {i['import']:.3f} s")
+        if c.error:
+            notes.append(f"a later run failed: {c.error}")
+        lines.append(f"| {c.label} | {fmt_s(c.median)} | {runs} | {c.rss:.0f} | {'; '.join(notes)} |")
+    lines += ["", "| ratio | measured | target | result |", "|---|---:|---:|---|"]
+    for t in targets:
+        v = t.value()
+        if t.target is None:
+            if v is not None:
+                lines.append(f"| {t.label} | {v:.2f}x | | context |")
+            continue
+        if v is None:
+            lines.append(f"| {t.label} | - | {_target_text(t)} | not measured |")
+            continue
+        ok = (v <= t.target if t.better == "le" else v >= t.target if t.better == "ge"
+              else abs(v - 1) <= t.target)
+        shown = (f"{v:,.0f}" if t.unit == "" else f"{v:.0f}{t.unit}" if t.unit == " MB"
+                 else f"{v:.2f}{t.unit}")
+        lines.append(f"| {t.label} | {shown} | {_target_text(t)} | {'PASS' if ok else 'MISS'} |")
+    lines += ["", "Notes: ratios are medians over medians of the same run; `(a + b)` sums two medians. "
+              "\"in-process\" times exclude interpreter start-up and the import; the per-entry cost uses them, "
+              "every other ocilens figure is the wall time of the whole process. Rerun: "
+              f"`python benchmarks/run.py{' --quick' if args.quick else ''}`."]
+    return "\n".join(lines) + "\n"
+
+
+def _target_text(t: Target) -> str:
+    if t.better == "le":
+        return f"<= {t.target:,g}{t.unit}"
+    if t.better == "ge":
+        return f">= {t.target:,.0f}"
+    return f"1 +/- {t.target:g}"
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small inputs (~80 MB image, 100k entries): a smoke test")
+    ap.add_argument("--runs", type=int, default=3, help="runs per case (default 3); medians are reported")
+    ap.add_argument("--only", help="comma-separated case keys or prefixes (see --list)")
+    ap.add_argument("--list", action="store_true", help="list the case keys and exit")
+    ap.add_argument("--out", type=Path, help="where to write the Markdown (default: see above)")
+    args = ap.parse_args()
+    if args.list:
+        print("\n".join(ALL_KEYS))
+        return 0
+    only = [o.strip() for o in args.only.split(",")] if args.only else None
+    if only and not any(selected(only, k) for k in ALL_KEYS):
+        ap.error(f"--only {args.only}: no such case (see --list)")
+    start = time.monotonic()
+    for tool in ("umoci", "skopeo", "docker-registry", "gzip", "zstd", "tar", "dive", "dpkg-deb", "apt-get"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not on PATH (see benchmarks/README.md)")
+    if not HAVE_TIME:
+        log("/usr/bin/time is missing (apt-get install time): peak RSS falls back to wait4's, an upper bound")
+    WORK.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(TMP, ignore_errors=True)
+    TMP.mkdir(parents=True)
+
+    need_large = any(selected(only, k) for k in ALL_KEYS[:14])
+    large = inputs.build_large(args.quick) if need_large else None
+    big_n, small_n = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
+    many_big = inputs.build_many(big_n) if selected(only, "many-big") else None
+    many_small = inputs.build_many(small_n) if selected(only, "many-small") else None
+
+    registry = None
+    try:
+        if large is not None and (selected(only, "skopeo") or selected(only, "pull")):
+            registry = Registry(WORK / "registry").start()
+            registry.ensure(large.layout_gzip, "gzip", REPO_NAME)
+            log(f"registry on {registry.host}")
+        cases = {c.key: c for c in build_cases(large, many_big, many_small, registry) if selected(only, c.key)}
+
+        if "warm" in cases:
+            log("filling the scan cache for the warm case (untimed)")
+            fresh(TMP / "cache" / "warm")()
+            c = cases["warm"]
+            measure(c)
+            c.samples.clear()
+        warm = [p for p in ([large.layout_gzip, large.layout_zstd, large.oci_archive, large.docker_archive]
+                            if large else [])]
+        warm += [m.layout for m in (many_big, many_small) if m]
+        if registry is not None:
+            warm.append(WORK / "registry" / "storage")
+        log("reading the inputs once (page cache)")
+        warm_page_cache(warm)
+
+        for r in range(args.runs):
+            log(f"round {r + 1}/{args.runs}")
+            for c in cases.values():
+                measure(c)
+    finally:
+        if registry is not None:
+            registry.stop()
+    elapsed = time.monotonic() - start
+    md = render(cases, args, large, [m for m in (many_big, many_small) if m], elapsed)
+    print(md)
+    out = args.out or (HERE / "results.md" if not (args.quick or only) else
+                       WORK / f"results-{'quick' if args.quick else 'only'}.md")
+    out.write_text(md)
+    log(f"written to {out}; total {elapsed / 60:.1f} min")
+    shutil.rmtree(TMP, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""What ``ocilens cache ls`` and ``ocilens cache prune`` do: list the cache, and shrink it by age or size.
+
+Rows are plain dicts (``pandas.DataFrame(list_cache())`` shows them). "Last used" is the access time,
+which ``RegistrySource`` refreshes when it serves a blob from the cache, so pruning is least-recently-used.
+Temporary ``.partial`` files are listed too; left behind by a crash, they are always pruned once stale.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .cache import cache_dir
+from .errors import UsageError
+from .units import parse_size
+
+__all__ = ["list_cache", "prune_cache", "parse_age", "parse_size", "touch"]
+
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"{", "json"))
+_PARTIAL_STALE = 3600.0  # a temp file untouched this long belongs to a download that died
+_AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(value: float | timedelta | str) -> float:
+    """Seconds from ``timedelta``, a number of seconds, or ``"30d"``, ``"12h"``, ``"90m"``, ``"2w"``."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", value)
+    if not m:
+        raise UsageError(f"cannot read {value!r} as an age", hint="write e.g. 30d, 12h, 90m or 2w")
+    return float(m.group(1)) * _AGES[m.group(2) or "s"]
+
+
+def touch(path: Path) -> None:
+    """Mark a cache entry as used now (its access time); a read-only cache is left as it is."""
+    try:
+        st = path.stat()
+        os.utime(path, (time.time(), st.st_mtime))
+    except OSError:
+        pass
+
+
+def _head(path: Path, st: os.stat_result) -> bytes:
+    """The first bytes of a file, read without making it look recently used (its atime is kept)."""
+    noatime = getattr(os, "O_NOATIME", 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | noatime)
+    except PermissionError:  # O_NOATIME needs ownership: read normally, then put the times back
+        fd, noatime = os.open(path, os.O_RDONLY), 0
+    try:
+        return os.read(fd, 262)
+    finally:
+        os.close(fd)
+        if not noatime:
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _content(path: Path, st: os.stat_result) -> str:
+    """What a blob looks like from its first bytes: gzip, zstd, json (manifest or config), tar, other."""
+    try:
+        head = _head(path, st)
+    except OSError:
+        return "unreadable"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return "tar" if head[257:262] == b"ustar" else "other"
+
+
+def _rows(root: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    places = [("blob", root / "blobs")] + [("scan", d) for d in sorted((root / "scans").glob("v*"))]
+    for kind, base in places:
+        if not base.is_dir():
+            continue
+        for algo_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            for f in sorted(algo_dir.iterdir()):
+                if not f.is_file():
+                    continue
+                st = f.stat()
+                partial = f.name.startswith(".")
+                name = f.name.split(".")[0] if not partial else f.name
+                rows.append({
+                    "kind": "partial" if partial else kind,
+                    "digest": None if partial else f"{algo_dir.name}:{name}",
+                    "size": st.st_size,
+                    "content": ("scan" if kind == "scan" else _content(f, st)) if not partial else "incomplete",
+                    "last_used": datetime.fromtimestamp(max(st.st_atime, st.st_mtime), tz=timezone.utc),
+                    "modified": datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+                    "path": str(f),
+                })
+    return rows
+
+
+def list_cache(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every file in the cache: ``kind`` (blob, scan, partial), ``digest``, ``size``, ``content``, times, ``path``."""
+    return _rows(root or cache_dir())
+
+
+def prune_cache(older_than: float | timedelta | str | None = None, keep: int | str | None = None, *,
+                root: Path | None = None, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Remove cache entries; return the rows removed (or that would be, with ``dry_run``).
+
+    ``older_than`` removes entries not used for that long; ``keep`` then removes the least recently used
+    until at most that many bytes remain. With neither, everything goes (it is only a cache). Stale
+    ``.partial`` files are always removed.
+    """
+    rows = _rows(root or cache_dir())
+    now = time.time()
+    doomed: list[dict[str, Any]] = []
+    alive: list[dict[str, Any]] = []
+    for row in rows:
+        age = now - row["last_used"].timestamp()
+        if row["kind"] == "partial":
+            (doomed if age > _PARTIAL_STALE else alive).append(row)
+        elif older_than is None and keep is None:
+            doomed.append(row)
+        elif older_than is not None and age > parse_age(older_than):
+            doomed.append(row)
+        else:
+            alive.append(row)
+    if keep is not None:
+        budget = parse_size(keep)
+        total = sum(r["size"] for r in alive if r["kind"] != "partial")
+        for row in sorted((r for r in alive if r["kind"] != "partial"), key=lambda r: r["last_used"]):
+            if total <= budget:
+                break
+            doomed.append(row)
+            total -= row["size"]
+    if not dry_run:
+        for row in doomed:
+            Path(row["path"]).unlink(missing_ok=True)
+    return doomed

@@ -1,0 +1,210 @@
+"""Image references (``[registry/]repository[:tag][@digest]``), parsed and normalized as docker does.
+
+The grammar, the domain detection and the error order follow distribution/reference (``regexp.go``,
+``reference.go``, ``normalize.go``) and opencontainers/go-digest, so ``alpine`` means
+``docker.io/library/alpine:latest`` here exactly as it does for ``docker pull``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .errors import InvalidReference
+
+__all__ = [
+    "Reference", "ParsedReference", "parse_reference", "parse_unnormalized", "validate_digest",
+    "DEFAULT_DOMAIN", "LEGACY_DEFAULT_DOMAIN", "DEFAULT_TAG", "NAME_TOTAL_LENGTH_MAX",
+]
+
+DEFAULT_DOMAIN = "docker.io"
+LEGACY_DEFAULT_DOMAIN = "index.docker.io"
+OFFICIAL_REPO_PREFIX = "library/"
+DEFAULT_TAG = "latest"
+NAME_TOTAL_LENGTH_MAX = 255
+
+# The rule names carried by InvalidReference.rule (one per error of distribution/reference and go-digest).
+RULE_EMPTY = "empty"                    # ErrNameEmpty
+RULE_FORMAT = "format"                  # ErrReferenceInvalidFormat
+RULE_UPPERCASE = "lowercase"            # ErrNameContainsUppercase
+RULE_TOO_LONG = "name-length"           # ErrNameTooLong
+RULE_IDENTIFIER = "identifier"          # a bare 64-hex id is an image ID, not a repository
+RULE_DIGEST_FORMAT = "digest-format"    # digest.ErrDigestInvalidFormat
+RULE_DIGEST_LENGTH = "digest-length"    # digest.ErrDigestInvalidLength
+RULE_DIGEST_ALGORITHM = "digest-algorithm"  # digest.ErrDigestUnsupported
+
+# regexp.go, with Go's ASCII \w and [[:xdigit:]] spelled out (Python's \w is Unicode).
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_NAME = _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*"
+_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_HOST = r"(?:" + _DOMAIN_NAME + "|" + _IPV6 + ")"
+_DOMAIN_AND_PORT = _HOST + r"(?::[0-9]+)?"
+_TAG = r"[0-9A-Za-z_][0-9A-Za-z_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9A-Fa-f]{32,}"
+_PATH_COMPONENT = _ALNUM + r"(?:" + _SEPARATOR + _ALNUM + r")*"
+_REMOTE_NAME = _PATH_COMPONENT + r"(?:/" + _PATH_COMPONENT + r")*"
+_NAME = r"(?:" + _DOMAIN_AND_PORT + r"/)?" + _REMOTE_NAME
+
+_REFERENCE_RE = re.compile(r"(" + _NAME + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?")
+_ANCHORED_NAME_RE = re.compile(r"(?:(" + _DOMAIN_AND_PORT + r")/)?(" + _REMOTE_NAME + r")")
+_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
+_TAG_RE = re.compile(_TAG)
+# go-digest: the general digest shape, and the registered algorithms with their hex lengths.
+_GO_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+class ParsedReference(NamedTuple):
+    """A reference exactly as written, not normalized (distribution/reference's ``Parse``)."""
+
+    domain: str
+    path: str
+    tag: str | None
+    digest: str | None
+
+
+def _fail(text: str, rule: str, message: str, hint: str | None = None) -> InvalidReference:
+    """An InvalidReference naming the rule that failed."""
+    return InvalidReference(f"invalid reference {text!r}: {message}", reference=text, rule=rule, hint=hint)
+
+
+def validate_digest(digest: str, *, reference: str | None = None) -> str:
+    """Return ``digest`` if go-digest's ``Parse`` accepts it, else raise InvalidReference naming why."""
+    ref = digest if reference is None else reference
+    algo, sep, encoded = digest.partition(":")
+    if not sep or not algo or not encoded:
+        raise _fail(ref, RULE_DIGEST_FORMAT, f"digest {digest!r} is not algorithm:hex")
+    if algo not in _ALGORITHMS:
+        if not _GO_DIGEST_RE.fullmatch(digest):
+            raise _fail(ref, RULE_DIGEST_FORMAT, f"digest {digest!r} is malformed")
+        raise _fail(ref, RULE_DIGEST_ALGORITHM, f"digest algorithm {algo!r} is not supported",
+                    hint="use sha256, sha384 or sha512")
+    if len(encoded) != _ALGORITHMS[algo]:
+        raise _fail(ref, RULE_DIGEST_LENGTH,
+                    f"{algo} digest must have {_ALGORITHMS[algo]} hex digits, not {len(encoded)}")
+    if not re.fullmatch(r"[a-f0-9]+", encoded):
+        raise _fail(ref, RULE_DIGEST_FORMAT, f"digest {digest!r} must be lowercase hex")
+    return digest
+
+
+def parse_unnormalized(text: str) -> ParsedReference:
+    """Parse ``text`` without normalizing it (``Parse`` of distribution/reference): no default domain or tag."""
+    if not isinstance(text, str):
+        raise InvalidReference(f"a reference is a string, not {type(text).__name__}", rule=RULE_FORMAT)
+    if text == "":
+        raise _fail(text, RULE_EMPTY, "repository name must have at least one component")
+    m = _REFERENCE_RE.fullmatch(text)
+    if m is None:
+        lower = text.lower()
+        if lower != text and _REFERENCE_RE.fullmatch(lower):
+            raise _fail(text, RULE_UPPERCASE, "repository name must be lowercase")
+        raise _fail(text, RULE_FORMAT, "not [registry/]repository[:tag][@digest]",
+                    hint="repository path components are lowercase letters and digits separated by "
+                         ". _ __ or dashes; tags are up to 128 of [A-Za-z0-9_.-]")
+    name, tag, digest = m.group(1), m.group(2), m.group(3)
+    nm = _ANCHORED_NAME_RE.fullmatch(name)
+    domain, path = (nm.group(1) or "", nm.group(2)) if nm else ("", name)
+    if len(path) > NAME_TOTAL_LENGTH_MAX:
+        raise _fail(text, RULE_TOO_LONG,
+                    f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters, not {len(path)}")
+    if digest:
+        validate_digest(digest, reference=text)
+    return ParsedReference(domain, path, tag or None, digest or None)
+
+
+def _split_docker_domain(name: str) -> tuple[str, str]:
+    """normalize.go's ``splitDockerDomain``: the registry, and the rest, with docker.io's defaults."""
+    maybe_domain, sep, maybe_remote = name.partition("/")
+    if not sep:
+        return DEFAULT_DOMAIN, OFFICIAL_REPO_PREFIX + name
+    if maybe_domain == "localhost":
+        domain, remote = maybe_domain, maybe_remote
+    elif maybe_domain == LEGACY_DEFAULT_DOMAIN:
+        domain, remote = DEFAULT_DOMAIN, maybe_remote
+    elif "." in maybe_domain or ":" in maybe_domain:
+        domain, remote = maybe_domain, maybe_remote
+    elif maybe_domain.lower() != maybe_domain:
+        domain, remote = maybe_domain, maybe_remote  # uppercase namespaces do not exist: a host name
+    else:
+        domain, remote = DEFAULT_DOMAIN, name
+    if domain == DEFAULT_DOMAIN and "/" not in remote:
+        remote = OFFICIAL_REPO_PREFIX + remote
+    return domain, remote
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A normalized reference: registry and repository always set; a tag, a digest, or both."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Reference":
+        """Parse and normalize ``text`` (see :func:`parse_reference`)."""
+        return parse_reference(text)
+
+    @property
+    def name(self) -> str:
+        """``registry/repository``, without tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def pinned(self) -> str:
+        """What to ask the registry for: the digest when there is one (it wins over the tag), else the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
+
+    @property
+    def familiar(self) -> str:
+        """docker's short form: ``alpine:latest``, ``user/app:1``, ``ghcr.io/o/app@sha256:...``."""
+        registry, path = self.registry, self.repository
+        name = f"{registry}/{path}"
+        if registry == DEFAULT_DOMAIN:
+            name = path
+            rest = path[len(OFFICIAL_REPO_PREFIX):]
+            if path.startswith(OFFICIAL_REPO_PREFIX) and "/" not in rest:
+                name = rest
+        return name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+    def with_digest(self, digest: str) -> "Reference":
+        """The same repository pinned to ``digest`` (the tag is kept for display)."""
+        return Reference(self.registry, self.repository, self.tag, validate_digest(digest, reference=str(self)))
+
+    def __str__(self) -> str:
+        return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+def parse_reference(text: "str | Reference") -> Reference:
+    """Parse ``text`` as docker does (``ParseNormalizedNamed`` + ``TagNameOnly``); raise InvalidReference.
+
+    ``alpine`` -> ``docker.io/library/alpine:latest``; a first component containing ``.`` or ``:``, or
+    equal to ``localhost``, is a registry; a reference with both a tag and a digest keeps both, and the
+    digest is what gets pulled.
+    """
+    if isinstance(text, Reference):
+        return text
+    if not isinstance(text, str):
+        raise InvalidReference(f"a reference is a string, not {type(text).__name__}", rule=RULE_FORMAT)
+    if text == "":
+        raise _fail(text, RULE_EMPTY, "an image reference cannot be empty")
+    if _IDENTIFIER_RE.fullmatch(text):
+        raise _fail(text, RULE_IDENTIFIER, "a 64-character hexadecimal string is an image ID, not a repository",
+                    hint="pin a digest as repository@sha256:<hex>")
+    domain, remainder = _split_docker_domain(text)
+    remote = remainder.split(":", 1)[0]
+    if remote.lower() != remote:
+        raise _fail(text, RULE_UPPERCASE, f"repository name ({remote}) must be lowercase")
+    parsed = parse_unnormalized(f"{domain}/{remainder}")
+    if not parsed.domain:
+        # Unreachable for valid input (the domain was put there); kept so a grammar change cannot
+        # silently produce a Reference without a registry.
+        raise _fail(text, RULE_FORMAT, "no registry could be determined")
+    tag = parsed.tag
+    if tag is None and parsed.digest is None:
+        tag = DEFAULT_TAG
+    return Reference(parsed.domain, parsed.path, tag, parsed.digest)

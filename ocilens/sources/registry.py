@@ -1,0 +1,302 @@
+"""Images in an OCI / Docker registry (skopeo's ``docker://`` transport), pulled through the blob cache.
+
+Blobs are served from the cache when present (re-verified as they are read), else streamed from the
+registry while being teed into the cache; the cache entry is committed only once the stream has been
+verified, so a layer can be scanned while it downloads and nothing half-downloaded is ever cached.
+Manifests are cached by digest too, so an image pulled before by digest loads offline.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterable, Mapping
+
+import httpx
+
+from ..cache import AtomicBlobWriter, BlobStore
+from ..cache_cli import touch
+from ..digest import VerifiedReader
+from ..errors import IntegrityError, UnsupportedImage
+from ..manifest import (
+    INDEX_TYPES,
+    Descriptor,
+    ImageManifest,
+    media_type_of,
+    parse_json,
+    parse_manifest,
+    select_manifest,
+)
+from ..platform import Platform, host_platform
+from ..reference import Reference, parse_reference
+from ..registry.client import RegistryClient, is_digest
+from ..registry.retry import RetryPolicy
+from ..registry.session import CredentialsArg
+from .base import Source
+
+__all__ = ["RegistrySource", "platforms", "TRANSPORT_PREFIX"]
+
+TRANSPORT_PREFIX = "docker://"
+ProgressFn = Callable[..., None]
+
+
+class _CachingReader(VerifiedReader):
+    """A network blob verified as it is read and teed into the cache; committed only once verified."""
+
+    def __init__(self, raw: BinaryIO, desc: Descriptor, writer: AtomicBlobWriter | None, *, reference: str,
+                 url: str) -> None:
+        super().__init__(raw, desc.digest, desc.size, what=f"{reference} blob")
+        self._writer = writer
+        self._reference = reference
+        self._url = url
+
+    def _account(self, data: bytes) -> None:
+        super()._account(data)
+        if self._writer is not None:
+            try:
+                self._writer.write(data)
+            except OSError as exc:  # a full disk costs the cache entry, not the analysis
+                warnings.warn(f"ocilens: not caching {self._digest}: {exc}", stacklevel=2)
+                self._discard()
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        super()._finish()
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.commit()
+            except OSError as exc:
+                writer.abort()
+                warnings.warn(f"ocilens: not caching {self._digest}: {exc}", stacklevel=2)
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return super().read(n)
+        except IntegrityError as exc:
+            self._discard()
+            exc.reference = self._reference
+            exc.add_note(f"downloaded from {self._url}; nothing was cached")
+            raise
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.abort()
+
+    def close(self) -> None:
+        self._discard()
+        super().close()
+
+
+class _CachedReader(VerifiedReader):
+    """A cached blob, re-verified as it is read; a corrupt entry is removed from the cache."""
+
+    def __init__(self, store: BlobStore, desc: Descriptor, reference: str) -> None:
+        self._path = store.path(desc.digest)
+        super().__init__(open(self._path, "rb"), desc.digest, desc.size, what="cached blob")  # noqa: SIM115
+        self._reference = reference
+        touch(self._path)  # least-recently-used pruning (ocilens cache prune --keep) goes by this
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return super().read(n)
+        except IntegrityError as exc:
+            self._path.unlink(missing_ok=True)
+            exc.reference = self._reference
+            exc.add_note(f"the corrupt cache entry {self._path} was removed; load the image again")
+            raise
+
+
+class RegistrySource(Source):
+    """One image reference in a registry: ``host[:port]/repo[:tag][@digest]``, or a Docker Hub name.
+
+    ``auth`` is ``(user, password)`` (else docker's config is consulted when the registry asks),
+    ``insecure`` allows plain HTTP / unverified TLS (``None``: loopback and $OCILENS_INSECURE_REGISTRIES
+    only), ``progress(event, **info)`` is called from download threads with ``"download"`` (``digest``,
+    ``done``, ``total`` bytes) as bytes arrive and ``"cached"`` (``digest``, ``total``) for cache hits.
+    ``retry``, ``transport`` and ``timeout`` tune or replace the HTTP layer (tests, proxies).
+    """
+
+    transport = "docker"
+
+    def __init__(self, reference: str | Reference, *, auth: CredentialsArg = None, insecure: bool | None = None,
+                 cache: BlobStore | None = None, progress: ProgressFn | None = None, max_workers: int = 4,
+                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None,
+                 timeout: float | httpx.Timeout | None = None) -> None:
+        if isinstance(reference, str) and reference.startswith(TRANSPORT_PREFIX):
+            reference = reference[len(TRANSPORT_PREFIX):]
+        self.ref = parse_reference(reference)
+        super().__init__(str(self.ref))
+        self.cache = cache if cache is not None else BlobStore()
+        self.progress = progress
+        self.max_workers = max(1, int(max_workers))
+        self._client_kw: dict[str, Any] = dict(auth=auth, insecure=insecure, retry=retry, transport=transport,
+                                               timeout=timeout, max_connections=max(16, 2 * self.max_workers))
+        self._client: RegistryClient | None = None
+        self._lock = threading.Lock()
+        self._top: tuple[bytes, str, str] | None = None
+        #: The digest of the image manifest chosen by the last ``resolve``.
+        self.digest: str | None = None
+
+    # --- plumbing ------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> RegistryClient:
+        """The registry client, created on first use (an image cached by digest needs no network)."""
+        with self._lock:
+            if self._client is None:
+                self._client = RegistryClient(self.ref.registry, **self._client_kw)
+            return self._client
+
+    def _emit(self, event: str, **info: Any) -> None:
+        if self.progress is not None:
+            self.progress(event, **info)
+
+    def _store(self, digest: str, raw: bytes) -> None:
+        """Cache a verified manifest under its digest; a read-only cache only costs speed."""
+        if self.cache.has(digest):
+            return
+        try:
+            writer = self.cache.writer(digest)
+        except OSError:
+            return
+        try:
+            writer.write(raw)
+            writer.commit()
+        except OSError:
+            writer.abort()
+
+    def _manifest(self, ref: str, *, size: int | None = None) -> tuple[bytes, str, str]:
+        """``(bytes, media type, digest)`` of a manifest or index: cached by digest, else fetched and cached."""
+        if is_digest(ref) and ref.partition(":")[0] in ("sha256", "sha512") and self.cache.has(ref):
+            desc = Descriptor("", ref, size if size is not None else -1)
+            try:
+                with _CachedReader(self.cache, desc, str(self.ref)) as f:
+                    raw = f.read()
+                obj = parse_json(raw, f"cached manifest {ref}")
+                return raw, media_type_of(obj) if isinstance(obj, dict) else "", ref
+            except IntegrityError:
+                pass  # evicted by _CachedReader: fetch it again
+        fetched = self.client.manifest(self.ref.repository, ref, reference=str(self.ref), size=size)
+        self._store(fetched.digest, fetched.raw)
+        return fetched.raw, fetched.media_type, fetched.digest
+
+    def _top_manifest(self) -> tuple[bytes, str, str]:
+        """What the reference names (an image manifest or an index), fetched once per source."""
+        if self._top is None:
+            self._top = self._manifest(self.ref.pinned)
+        return self._top
+
+    @staticmethod
+    def _kind(raw: bytes, media_type: str, what: str) -> tuple[Mapping[str, Any], str]:
+        obj = parse_json(raw, what)
+        if not isinstance(obj, dict):
+            raise UnsupportedImage(f"{what} is not a JSON object")
+        return obj, media_type_of(obj, media_type)
+
+    @staticmethod
+    def _images(entries: Iterable[Descriptor]) -> list[Descriptor]:
+        """Index entries that are images (not attestations or other artifacts)."""
+        return [e for e in entries if "vnd.docker.reference.type" not in e.annotations
+                and not (e.platform and e.platform.os == "unknown")]
+
+    def _entries(self, obj: Mapping[str, Any], what: str) -> list[Descriptor]:
+        return [Descriptor.from_json(m, where=what) for m in obj.get("manifests") or []]
+
+    def _choose(self, entries: list[Descriptor], platform: Platform | None, what: str) -> Descriptor:
+        """The index entry for ``platform``; with none given, the only image, else the host's platform."""
+        if platform is None and len(self._images(entries)) > 1:
+            platform = host_platform()
+        return select_manifest(entries, platform, what=what, reference=str(self.ref))
+
+    # --- Source --------------------------------------------------------------------------------------
+
+    def resolve(self, platform: Platform | str | None = None) -> ImageManifest:
+        """The image manifest for this reference (an index is resolved by ``platform``), verified."""
+        plat = Platform.parse(platform) if platform is not None else None
+        raw, media_type, digest = self._top_manifest()
+        what = f"manifest of {self.ref}"
+        obj, kind = self._kind(raw, media_type, what)
+        if kind in INDEX_TYPES:
+            chosen = self._choose(self._entries(obj, what), plat, f"index of {self.ref}")
+            raw, media_type, digest = self._manifest(chosen.digest, size=chosen.size)
+            what = f"manifest {chosen.digest} of {self.ref}"
+            _, kind = self._kind(raw, media_type or chosen.media_type, what)
+            if kind in INDEX_TYPES:
+                raise UnsupportedImage(f"{what} is an index inside an index, which ocilens does not follow",
+                                       reference=str(self.ref))
+        manifest = parse_manifest(raw, digest, what=what)
+        self.digest = digest
+        return manifest
+
+    def platforms(self) -> list[Platform]:
+        """The platforms an index offers, or the single image's platform (from its config)."""
+        raw, media_type, _ = self._top_manifest()
+        what = f"manifest of {self.ref}"
+        obj, kind = self._kind(raw, media_type, what)
+        if kind in INDEX_TYPES:
+            return [e.platform for e in self._images(self._entries(obj, what)) if e.platform is not None]
+        manifest = parse_manifest(raw, None, what=what)
+        config = parse_json(self.read_blob(manifest.config), f"config of {self.ref}")
+        plat = Platform.from_json(config) if isinstance(config, dict) else None
+        return [plat] if plat is not None else []
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        """The blob, verified as it is read: from the cache if there, else streamed and cached once verified."""
+        if self.cache.has(desc.digest):
+            self._emit("cached", digest=desc.digest, total=desc.size)
+            return _CachedReader(self.cache, desc, str(self.ref))  # type: ignore[return-value]
+        body = self.client.open_blob(self.ref.repository, desc.digest, desc.size, reference=str(self.ref),
+                                     progress=self.progress)
+        try:
+            writer: AtomicBlobWriter | None = self.cache.writer(desc.digest)
+        except OSError as exc:
+            warnings.warn(f"ocilens: blob cache {self.cache.root} is not writable ({exc}); not caching",
+                          stacklevel=2)
+            writer = None
+        url = self.client.session.url(f"/v2/{self.ref.repository}/blobs/{desc.digest}")
+        return _CachingReader(body, desc, writer, reference=str(self.ref), url=url)  # type: ignore[arg-type,return-value]
+
+    def prefetch(self, descs: Iterable[Descriptor]) -> list[Path]:
+        """Download several blobs into the cache in parallel (at most ``max_workers`` threads); their paths.
+
+        The first failure cancels what has not started and is raised once running downloads end.
+        """
+        unique = list({d.digest: d for d in descs}.values())
+        todo = [d for d in unique if not self.cache.has(d.digest)]
+
+        def pull(desc: Descriptor) -> None:
+            with self.open_blob(desc) as stream:
+                stream.drain()  # type: ignore[attr-defined]
+
+        if todo:
+            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(todo)),
+                                    thread_name_prefix="ocilens-pull") as pool:
+                futures = [pool.submit(pull, d) for d in todo]
+                try:
+                    for future in as_completed(futures):
+                        future.result()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        return [self.cache.path(d.digest) for d in unique]
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def platforms(reference: str, **kw: Any) -> list[Platform]:
+    """The platforms a registry reference offers (``RegistrySource`` keyword arguments accepted)."""
+    with RegistrySource(reference, **kw) as src:
+        return src.platforms()
