@@ -69,7 +69,7 @@ class Assembly:
 
     tree: dict[str, Node]
     children: dict[str, dict[str, None]]
-    events: dict[str, list] = field(default_factory=dict)
+    events: list[tuple] = field(default_factory=list)  # one tuple per event, in EVENT_COLUMNS order
     inode_origin: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # inode -> (layer, entry, path)
     # inode -> (layer that removed its last link, cause): the file versions that are not in the final tree
     fates: dict[int, tuple[int, str]] = field(default_factory=dict)
@@ -79,18 +79,23 @@ class Assembly:
     def link_primaries(self) -> dict[int, str]:
         """For each inode (and link group) in the final tree, the one name that carries its content: the
         path its regular-file entry created, if it survives, else the first surviving name."""
-        names: dict[int, list[str]] = {}
-        for path, node in self.tree.items():
-            key = node.inode or node.link_group
-            if key:
-                names.setdefault(key, []).append(path)
         primary: dict[int, str] = {}
-        for key, paths in names.items():
-            origin = self.inode_origin.get(key)
-            if origin is not None and origin[2] in paths and self.tree[origin[2]].type == "f" and \
-                    (self.tree[origin[2]].layer, self.tree[origin[2]].entry) == origin[:2]:
-                primary[key] = origin[2]
+        others: dict[int, list[str]] = {}
+        origin = self.inode_origin
+        for path, node in self.tree.items():
+            key = node.inode
+            if key:
+                o = origin[key]
+                if o[2] == path and node.type == "f" and node.layer == o[0] and node.entry == o[1]:
+                    primary[key] = path  # the common case: the file where its entry put it
+                    continue
             else:
+                key = node.link_group
+                if not key:
+                    continue
+            others.setdefault(key, []).append(path)
+        for key, paths in others.items():
+            if key not in primary:
                 primary[key] = min(paths)
         return primary
 
@@ -105,7 +110,7 @@ class Assembly:
                 stack.extend(reversed(list(kids)))
 
 
-_EVENT_COLUMNS = ("layer", "path", "event", "type", "size", "mode", "uid", "gid", "mtime", "linkname",
+EVENT_COLUMNS = ("layer", "path", "event", "type", "size", "mode", "uid", "gid", "mtime", "linkname",
                   "digest", "prev_layer", "prev_size", "content_changed", "cause", "implicit")
 
 
@@ -125,7 +130,7 @@ class _Folder:
         root = Node("d", 0, 0o755, 0, 0, 0, None, None, -1, -1, 0, implicit=True)
         self.tree: dict[str, Node] = {"/": root}
         self.children: dict[str, dict[str, None]] = {"/": {}}
-        self.ev: dict[str, list] = {c: [] for c in _EVENT_COLUMNS}
+        self.ev: list[tuple] = []
         self.anomalies: list[tuple[int, str, str, str]] = []
         self.next_inode = 1
         self.inode_origin: dict[int, tuple[int, int, str]] = {}
@@ -320,7 +325,7 @@ class _Folder:
         self._emit(layer)
 
     def _emit(self, layer: int) -> None:
-        ev = self.ev
+        append = self.ev.append
         tree = self.tree
         for path, (before, cause) in self.touched.items():
             node = tree.get(path)
@@ -337,22 +342,10 @@ class _Folder:
                 if fate is not None and fate == (layer, "deleted_later"):
                     # removed by a whiteout or opaque marker, then re-added by the same layer
                     self.fates[before.inode] = (layer, "metadata_only" if before.same_content(after) else "overwritten")
-            ev["layer"].append(layer)
-            ev["path"].append(path)
-            ev["event"].append(kind)
-            ev["type"].append(row.type)
-            ev["size"].append(row.size)
-            ev["mode"].append(row.mode)
-            ev["uid"].append(row.uid)
-            ev["gid"].append(row.gid)
-            ev["mtime"].append(row.mtime)
-            ev["linkname"].append(row.linkname)
-            ev["digest"].append(row.digest)
-            ev["prev_layer"].append(before.layer if before is not None else None)
-            ev["prev_size"].append(before.size if before is not None else None)
-            ev["content_changed"].append(before.same_content(after) is False if kind == "overwritten" else None)
-            ev["cause"].append(cause if kind == "whited_out" else None)
-            ev["implicit"].append(row.implicit)
+            append((layer, path, kind, row.type, row.size, row.mode, row.uid, row.gid, row.mtime, row.linkname,
+                    row.digest, None if before is None else before.layer, None if before is None else before.size,
+                    before.same_content(after) is False if kind == "overwritten" else None,
+                    cause if kind == "whited_out" else None, row.implicit))
 
 
 def assemble(scans: list[LayerScan]) -> Assembly:

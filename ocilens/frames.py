@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .assemble import Assembly
+from .assemble import EVENT_COLUMNS, Assembly
 from .manifest import Descriptor
 from .scan import TYPE_NAMES, LayerScan
 
@@ -22,6 +22,7 @@ EVENT_KINDS = ("added", "overwritten", "whited_out")
 TYPES = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo")
 CAUSES = ("whiteout", "opaque", "replaced")
 _EVENT_DTYPE = pd.CategoricalDtype(EVENT_KINDS)
+_EVENT_INDEX = {k: i for i, k in enumerate(EVENT_KINDS)}
 _TYPE_DTYPE = pd.CategoricalDtype(TYPES)
 _CAUSE_DTYPE = pd.CategoricalDtype(CAUSES)
 
@@ -31,22 +32,35 @@ def _times(seconds: Sequence[int]) -> pd.Series:
     return pd.Series(arr).dt.tz_localize("UTC")
 
 
+_TYPE_CODE_INDEX = {code: TYPES.index(name) for code, name in TYPE_NAMES.items()}
+
+
 def _types(codes: Sequence[str]) -> pd.Categorical:
-    return pd.Categorical([TYPE_NAMES[c] for c in codes], dtype=_TYPE_DTYPE)
+    """One-letter type codes -> the ``type`` category, built from integer codes (no per-row strings)."""
+    index = _TYPE_CODE_INDEX
+    return pd.Categorical.from_codes(np.fromiter((index[c] for c in codes), dtype=np.int8, count=len(codes)),
+                                     dtype=_TYPE_DTYPE)
+
+
+def _ints(values: Sequence[int], dtype: str) -> pd.api.extensions.ExtensionArray:
+    """A nullable integer column from a list with no None in it (fast: through numpy)."""
+    return pd.array(np.asarray(values, dtype="int64"), dtype=dtype)
 
 
 def events_frame(asm: Assembly) -> pd.DataFrame:
     """One row per path per layer that touched it (columns as in DESIGN.md, plus ``implicit``)."""
-    ev = asm.events
+    n = len(asm.events)
+    ev = dict(zip(EVENT_COLUMNS, map(list, zip(*asm.events)))) if n else {c: [] for c in EVENT_COLUMNS}
     df = pd.DataFrame({
-        "layer": pd.array(ev["layer"], dtype="Int16"),
+        "layer": _ints(ev["layer"], "Int16"),
         "path": pd.array(ev["path"], dtype="string"),
-        "event": pd.Categorical(ev["event"], dtype=_EVENT_DTYPE),
+        "event": pd.Categorical.from_codes(np.fromiter((_EVENT_INDEX[k] for k in ev["event"]), dtype=np.int8,
+                                                       count=n), dtype=_EVENT_DTYPE),
         "type": _types(ev["type"]),
-        "size": pd.array(ev["size"], dtype="Int64"),
-        "mode": pd.array(ev["mode"], dtype="Int64"),
-        "uid": pd.array(ev["uid"], dtype="Int64"),
-        "gid": pd.array(ev["gid"], dtype="Int64"),
+        "size": _ints(ev["size"], "Int64"),
+        "mode": _ints(ev["mode"], "Int64"),
+        "uid": _ints(ev["uid"], "Int64"),
+        "gid": _ints(ev["gid"], "Int64"),
         "mtime": _times(ev["mtime"]),
         "linkname": pd.array(ev["linkname"], dtype="string"),
         "digest": pd.array(ev["digest"], dtype="string"),
@@ -54,7 +68,7 @@ def events_frame(asm: Assembly) -> pd.DataFrame:
         "prev_size": pd.array(ev["prev_size"], dtype="Int64"),
         "content_changed": pd.array(ev["content_changed"], dtype="boolean"),
         "cause": pd.Categorical(ev["cause"], dtype=_CAUSE_DTYPE),
-        "implicit": pd.array(ev["implicit"], dtype="bool"),
+        "implicit": np.asarray(ev["implicit"], dtype=bool),
     })
     return df
 
@@ -62,28 +76,30 @@ def events_frame(asm: Assembly) -> pd.DataFrame:
 def files_frame(asm: Assembly) -> pd.DataFrame:
     """The final tree, sorted by path (the root itself excluded)."""
     tree = asm.tree
-    paths = sorted(p for p in tree if p != "/")
+    paths = sorted(tree)
+    paths.remove("/")
     nodes = [tree[p] for p in paths]
     types = [n.type for n in nodes]
     links = [n.linkname for n in nodes]
     primary = asm.link_primaries()
-    for k, (path, n) in enumerate(zip(paths, nodes)):  # symlinks, devices and fifos keep their own type
-        if n.inode and n.type in ("f", "h"):
+    for k, n in enumerate(nodes):  # symlinks, devices and fifos keep their own type
+        if n.inode:
             # One name of each inode is its "file"; the others are "hardlink" rows naming it, as on disk.
             first = primary[n.inode]
+            path = paths[k]
             types[k], links[k] = ("f", None) if first == path else ("h", first)
     df = pd.DataFrame({
         "path": pd.array(paths, dtype="string"),
         "type": _types(types),
-        "size": pd.array([n.size for n in nodes], dtype="Int64"),
-        "mode": pd.array([n.mode for n in nodes], dtype="Int64"),
-        "uid": pd.array([n.uid for n in nodes], dtype="Int64"),
-        "gid": pd.array([n.gid for n in nodes], dtype="Int64"),
+        "size": _ints([n.size for n in nodes], "Int64"),
+        "mode": _ints([n.mode for n in nodes], "Int64"),
+        "uid": _ints([n.uid for n in nodes], "Int64"),
+        "gid": _ints([n.gid for n in nodes], "Int64"),
         "mtime": _times([n.mtime for n in nodes]),
         "linkname": pd.array(links, dtype="string"),
         "digest": pd.array([n.digest for n in nodes], dtype="string"),
-        "layer": pd.array([n.layer for n in nodes], dtype="Int16"),
-        "implicit": pd.array([n.implicit for n in nodes], dtype="bool"),
+        "layer": _ints([n.layer for n in nodes], "Int16"),
+        "implicit": np.fromiter((n.implicit for n in nodes), dtype=bool, count=len(nodes)),
     })
     return df
 

@@ -3,11 +3,13 @@ result as an ``Image`` with DataFrames."""
 
 from __future__ import annotations
 
+import gc
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
@@ -63,17 +65,20 @@ class Image:
 
     @cached_property
     def assembly(self) -> Assembly:
-        return assemble(self.scans)
+        with gc_paused():
+            return assemble(self.scans)
 
     @cached_property
     def events(self) -> pd.DataFrame:
         """One row per path per layer that touched it: ``added``, ``overwritten``, ``whited_out``."""
-        return frames.events_frame(self.assembly)
+        with gc_paused():
+            return frames.events_frame(self.assembly)
 
     @cached_property
     def files(self) -> pd.DataFrame:
         """The final tree, one row per path."""
-        return frames.files_frame(self.assembly)
+        with gc_paused():
+            return frames.files_frame(self.assembly)
 
     @cached_property
     def layers(self) -> pd.DataFrame:
@@ -149,6 +154,19 @@ class Image:
         total = sum(d.size for d in self.manifest.layers)
         return (f"<ocilens.Image {self.reference} platform={self.platform} layers={len(self.scans)} "
                 f"compressed={total:,}B digest={self.manifest_digest or self.image_id}>")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of small acyclic objects are made (scans, trees,
+    frames): its generational passes would rescan them again and again, for nothing to collect."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
@@ -239,7 +257,8 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         if progress:
             progress("manifest", reference=ref, digest=manifest.digest,
                      layers=[(d.digest, d.size) for d in manifest.layers])
-        scans = _scan_all(source, manifest, ScanCache() if cache else None, progress, workers)
+        with gc_paused():
+            scans = _scan_all(source, manifest, ScanCache() if cache else None, progress, workers)
         _check_diff_ids(ref, config, scans)
         image = Image(source, manifest, config, config_raw, scans)
         if progress:

@@ -36,14 +36,11 @@ def normalize_path(name: bytes | str) -> tuple[str, bool]:
     """``(absolute normalized path, escaped)``: ``..`` is resolved lexically and clamped at the root,
     as runtimes do; ``escaped`` says the name tried to climb above it."""
     s = name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else name
-    if ".." not in s and "//" not in s and "/./" not in s:
-        s = s.strip("/")
-        if s.startswith("./"):
-            s = s[2:].lstrip("/")
-        if s == ".":
-            s = ""
-        if not s.startswith("../") and "/." not in s:
-            return "/" + s, False
+    if s.startswith("./"):
+        s = s[2:]
+    if "/." not in s and "//" not in s and not s.startswith(("/", ".")):
+        # The common case: "usr/bin/x" or "usr/bin/" (no dot segments, no doubled slashes).
+        return "/" + (s[:-1] if s.endswith("/") else s), False
     parts: list[str] = []
     escaped = False
     for comp in s.split("/"):
@@ -158,7 +155,6 @@ class _Counted:
 
 
 def _read_entries(reader: TarReader, scan: LayerScan) -> None:
-    sha256 = hashlib.sha256
     paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
     uids, gids, mtimes, linknames = scan.uids, scan.gids, scan.mtimes, scan.linknames
     digests, ordinals, anomalies = scan.digests, scan.ordinals, scan.anomalies
@@ -197,12 +193,7 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
         ordinals.append(ordinal)
         if code == "f":
             sizes.append(h.size)
-            if h.size:
-                hasher = sha256()
-                reader.read_data(hasher.update)
-                digests.append(hasher.hexdigest())
-            else:
-                digests.append(EMPTY_SHA256)
+            digests.append(reader.data_digest() if h.size else EMPTY_SHA256)
             linknames.append(None)
         else:
             sizes.append(0)

@@ -6,6 +6,8 @@ one pass over a non-seekable stream, and speed on images with a million entries.
 
 from __future__ import annotations
 
+import hashlib
+import struct
 import zlib
 from typing import Callable, Iterator
 
@@ -16,6 +18,9 @@ __all__ = ["TarHeader", "TarReader", "REGULAR_TYPES"]
 BLOCK = 512
 REGULAR_TYPES = frozenset(b"0\x007")
 _ZERO_BLOCK = bytes(BLOCK)
+# name mode uid gid size mtime chksum typeflag linkname magic version uname gname devmajor devminor prefix
+_HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s6s2s32s32s8s8s155s12x")
+_NO_DATA = frozenset(b"123456")  # links, devices, directories, fifos: no data whatever the size field says
 
 
 class TarHeader:
@@ -154,6 +159,19 @@ class TarReader:
         self._remaining = 0
         self._consume(n, sink)
 
+    def data_digest(self) -> str:
+        """sha256 hex of the current member's data, consuming it and its padding (one slice when buffered)."""
+        n = self._remaining
+        end = self._pos + n + self._padding
+        if end <= len(self._buf):
+            digest = hashlib.sha256(memoryview(self._buf)[self._pos : self._pos + n]).hexdigest()
+            self._pos = end
+            self._remaining = self._padding = 0
+            return digest
+        hasher = hashlib.sha256()
+        self.read_data(hasher.update)
+        return hasher.hexdigest()
+
     def _skip_rest(self) -> None:
         if self._remaining:
             n = self._remaining
@@ -184,9 +202,16 @@ class TarReader:
             if block == _ZERO_BLOCK:
                 self.finished = True
                 return None
-            self._check_sum(block, offset)
-            typeflag = block[156]
-            size = _num(block[124:136], "size")
+            (name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, tflag, f_link, magic, _version, _uname, _gname,
+             f_major, f_minor, prefix) = _HEADER.unpack(block)
+            try:  # the common case: octal digits ending in NUL or space
+                size = int(f_size.rstrip(b"\x00 ") or b"0", 8)
+                stored = int(f_chk.rstrip(b"\x00 ") or b"0", 8)
+            except ValueError:
+                size = _num(f_size, "size")
+                stored = _num(f_chk, "chksum")
+            self._check_sum(block, offset, stored, f_chk)
+            typeflag = tflag[0]
             if size < 0:
                 raise LayerDecodeError(f"tar header at offset {offset} has a negative size")
             padding = -size % BLOCK
@@ -202,17 +227,34 @@ class TarReader:
                 else:
                     self._global_pax.update(_parse_pax(data))
                 continue
+            if long_name is None and long_link is None and not pax and not self._global_pax \
+                    and not (magic == b"ustar\x00" and prefix[0]):
+                # The fast path: a plain ustar/GNU header, nothing to fold in.
+                try:
+                    mode = int(f_mode.rstrip(b"\x00 ") or b"0", 8) & 0o7777
+                    uid = int(f_uid.rstrip(b"\x00 ") or b"0", 8)
+                    gid = int(f_gid.rstrip(b"\x00 ") or b"0", 8)
+                    mtime = int(f_mtime.rstrip(b"\x00 ") or b"0", 8)
+                except ValueError:
+                    return self._header(block, offset, typeflag, size, padding, None, None, pax)
+                if typeflag in _NO_DATA:
+                    if typeflag in (0x33, 0x34):
+                        return self._header(block, offset, typeflag, size, padding, None, None, pax)
+                    size = padding = 0
+                self._remaining = size
+                self._padding = padding
+                return TarHeader(name.split(b"\x00", 1)[0], f_link.split(b"\x00", 1)[0], typeflag, size, mode,
+                                 uid, gid, mtime, 0, 0, None, offset)
             return self._header(block, offset, typeflag, size, padding, long_name, long_link, pax)
 
-    def _check_sum(self, block: bytes, offset: int) -> None:
-        stored = _num(block[148:156], "chksum")
+    def _check_sum(self, block: bytes, offset: int, stored: int, field_bytes: bytes) -> None:
         # adler32's low half is 1 + the byte sum modulo 65521: a C-speed byte sum for the common case.
-        field = sum(block[148:156])
+        field = sum(field_bytes)
         if stored == ((zlib.adler32(block) & 0xFFFF) - 1 - field + 256) % 65521 and \
                 255 * (BLOCK - block.count(0)) + 256 < 65521:
             return  # the sum cannot reach the modulus, so the residue is the exact sum
         unsigned = sum(block) - field + 8 * 0x20
-        signed = unsigned - 2 * sum(b for b in block if b > 127) + 2 * sum(b for b in block[148:156] if b > 127)
+        signed = unsigned - 2 * sum(b for b in block if b > 127) + 2 * sum(b for b in field_bytes if b > 127)
         if stored not in (unsigned, signed):
             raise LayerDecodeError(f"tar header checksum mismatch at offset {offset} (corrupt layer)")
 
@@ -258,8 +300,7 @@ class TarReader:
                     if xattrs is None:
                         xattrs = {}
                     xattrs[key[13:].decode("utf-8", "surrogateescape")] = value
-        if typeflag in (0x31, 0x32, 0x33, 0x34, 0x35, 0x36):
-            # Links, devices, directories and fifos carry no data whatever the size field says (as tarfile).
+        if typeflag in _NO_DATA:  # as tarfile
             size = padding = 0
         self._remaining = size
         self._padding = padding
