@@ -9,6 +9,7 @@ Paths are normalized here (``./usr//bin/`` -> ``/usr/bin``); names are decoded a
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -30,6 +31,23 @@ _TYPE_CODES = {0x30: "f", 0x00: "f", 0x37: "f", 0x31: "h", 0x32: "l", 0x33: "c",
                0x36: "p"}
 TYPE_NAMES = {"f": "file", "d": "dir", "l": "symlink", "h": "hardlink", "c": "char", "b": "block",
               "p": "fifo"}
+
+
+# Package-manager databases and manifests, kept whole by the scan so packages can be read per layer
+# without re-reading the blob: dpkg, apk, rpm (sqlite), Python distributions, npm packages.
+CAPTURE_SUFFIXES = ("/status", ".list", "/installed", "rpmdb.sqlite", "/RECORD", "/METADATA", "/PKG-INFO",
+                    "/installed-files.txt", "/SOURCES.txt", "/package.json", "/top_level.txt")
+CAPTURE = re.compile(r"""^(
+      /var/lib/dpkg/status
+    | /var/lib/dpkg/status\.d/[^/]+
+    | /var/lib/dpkg/info/[^/]+\.list
+    | /lib/apk/db/installed
+    | /(var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite
+    | .*/[^/]+\.dist-info/(RECORD|METADATA)
+    | .*/[^/]+\.egg-info(/(PKG-INFO|installed-files\.txt|SOURCES\.txt|top_level\.txt))?
+    | .*/node_modules/(@[^/]+/)?[^/]+/package\.json
+)$""", re.X)
+CAPTURE_MAX = 256 << 20
 
 
 def normalize_path(name: bytes | str) -> tuple[str, bool]:
@@ -81,6 +99,7 @@ class LayerScan:
     whiteouts: list[tuple[str, int]] = field(default_factory=list)  # (removed path, ordinal)
     opaques: list[tuple[str, int]] = field(default_factory=list)  # (directory, ordinal)
     anomalies: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, detail)
+    captured: dict[int, bytes] = field(default_factory=dict)  # entry index -> content of package databases
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -193,7 +212,12 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
         ordinals.append(ordinal)
         if code == "f":
             sizes.append(h.size)
-            digests.append(reader.data_digest() if h.size else EMPTY_SHA256)
+            if path.endswith(CAPTURE_SUFFIXES) and h.size <= CAPTURE_MAX and CAPTURE.search(path):
+                data = reader.read_bytes()
+                scan.captured[i] = data
+                digests.append(hashlib.sha256(data).hexdigest())
+            else:
+                digests.append(reader.data_digest() if h.size else EMPTY_SHA256)
             linknames.append(None)
         else:
             sizes.append(0)

@@ -159,6 +159,12 @@ class TarReader:
         self._remaining = 0
         self._consume(n, sink)
 
+    def read_bytes(self) -> bytes:
+        """The current member's whole data (for small files the caller wants to keep)."""
+        parts: list[bytes] = []
+        self.read_data(lambda mv: parts.append(bytes(mv)))
+        return b"".join(parts)
+
     def data_digest(self) -> str:
         """sha256 hex of the current member's data, consuming it and its padding (one slice when buffered)."""
         n = self._remaining
