@@ -27,6 +27,38 @@ __all__ = ["Node", "Assembly", "assemble"]
 MAX_LINK_HOPS = 255  # securejoin's limit, which umoci applies
 
 
+class InodeTable:
+    """inode number -> (layer, entry index, path) of the regular-file entry that made it.
+
+    Inode numbers are handed out densely, so a list holds them: a million files cost a million slots,
+    not a million dict entries and int keys.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[int, int, str] | None] = [None]
+
+    def add(self, inode: int, row: tuple[int, int, str]) -> None:
+        rows = self._rows
+        while len(rows) <= inode:
+            rows.append(None)
+        rows[inode] = row
+
+    def get(self, inode: int, default: tuple[int, int, str] | None = None) -> tuple[int, int, str] | None:
+        row = self._rows[inode] if 0 < inode < len(self._rows) else None
+        return default if row is None else row
+
+    def __getitem__(self, inode: int) -> tuple[int, int, str]:
+        row = self.get(inode)
+        if row is None:
+            raise KeyError(inode)
+        return row
+
+    def __contains__(self, inode: object) -> bool:
+        return isinstance(inode, int) and self.get(inode) is not None
+
+
 class Node:
     """One path's current version in the tree."""
 
@@ -69,8 +101,10 @@ class Assembly:
 
     tree: dict[str, Node]
     children: dict[str, dict[str, None]]
-    events: list[tuple] = field(default_factory=list)  # one tuple per event, in EVENT_COLUMNS order
-    inode_origin: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # inode -> (layer, entry, path)
+    # one Event tuple per event: (layer, path, kind, node, before, content_changed, cause), where node is
+    # the version the row describes (the removed one for whited_out) and before the version it replaced
+    events: list[tuple] = field(default_factory=list)
+    inode_origin: InodeTable = field(default_factory=InodeTable)  # inode -> (layer, entry, path)
     # inode -> (layer that removed its last link, cause): the file versions that are not in the final tree
     fates: dict[int, tuple[int, str]] = field(default_factory=dict)
     device_alias: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
@@ -110,8 +144,7 @@ class Assembly:
                 stack.extend(reversed(list(kids)))
 
 
-EVENT_COLUMNS = ("layer", "path", "event", "type", "size", "mode", "uid", "gid", "mtime", "linkname",
-                  "digest", "prev_layer", "prev_size", "content_changed", "cause", "implicit")
+EVENT_FIELDS = ("layer", "path", "event", "node", "before", "content_changed", "cause")
 
 
 def _parent(path: str) -> str:
@@ -133,8 +166,8 @@ class _Folder:
         self.ev: list[tuple] = []
         self.anomalies: list[tuple[int, str, str, str]] = []
         self.next_inode = 1
-        self.inode_origin: dict[int, tuple[int, int, str]] = {}
-        self.links: dict[int, int] = {}
+        self.inode_origin = InodeTable()
+        self.links: list[int] = [0]  # names per inode (link groups take numbers too, and stay 0)
         self.fates: dict[int, tuple[int, str]] = {}
         self.device_alias: dict[tuple[int, int], tuple[int, int]] = {}  # hardlinked device -> its original entry
         self.replacing: tuple[str, Node] | None = None  # (path, new node) while a replacement removes
@@ -179,7 +212,10 @@ class _Folder:
     def _insert(self, path: str, node: Node) -> None:
         self._touch(path, None)
         if node.inode:
-            self.links[node.inode] = self.links.get(node.inode, 0) + 1
+            links = self.links
+            while len(links) <= node.inode:
+                links.append(0)
+            links[node.inode] += 1
         self.tree[path] = node
         self.children[_parent(path)][path] = None
         if node.type == "d" and path not in self.children:
@@ -281,7 +317,7 @@ class _Folder:
             if t == "f":
                 inode = self.next_inode
                 self.next_inode += 1
-                self.inode_origin[inode] = (layer, i, path)
+                self.inode_origin.add(inode, (layer, i, path))
             mode, uid, gid, mtime = modes[i], uids[i], gids[i], mtimes[i]
             group = 0
             if t == "h":
@@ -342,10 +378,9 @@ class _Folder:
                 if fate is not None and fate == (layer, "deleted_later"):
                     # removed by a whiteout or opaque marker, then re-added by the same layer
                     self.fates[before.inode] = (layer, "metadata_only" if before.same_content(after) else "overwritten")
-            append((layer, path, kind, row.type, row.size, row.mode, row.uid, row.gid, row.mtime, row.linkname,
-                    row.digest, None if before is None else before.layer, None if before is None else before.size,
+            append((layer, path, kind, row, before,
                     before.same_content(after) is False if kind == "overwritten" else None,
-                    cause if kind == "whited_out" else None, row.implicit))
+                    cause if kind == "whited_out" else None))
 
 
 def assemble(scans: list[LayerScan]) -> Assembly:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .assemble import EVENT_COLUMNS, Assembly
+from .assemble import Assembly
 from .manifest import Descriptor
 from .scan import TYPE_NAMES, LayerScan
 
@@ -48,27 +48,33 @@ def _ints(values: Sequence[int], dtype: str) -> pd.api.extensions.ExtensionArray
 
 
 def events_frame(asm: Assembly) -> pd.DataFrame:
-    """One row per path per layer that touched it (columns as in DESIGN.md, plus ``implicit``)."""
-    n = len(asm.events)
-    ev = dict(zip(EVENT_COLUMNS, map(list, zip(*asm.events)))) if n else {c: [] for c in EVENT_COLUMNS}
+    """One row per path per layer that touched it (columns as in DESIGN.md, plus ``implicit``).
+
+    Columns are built one at a time from the event tuples and the nodes they hold, so only one temporary
+    list of a million values is alive at once.
+    """
+    rows = asm.events
+    n = len(rows)
+    nodes = [r[3] for r in rows]
+    befores = [r[4] for r in rows]
     df = pd.DataFrame({
-        "layer": _ints(ev["layer"], "Int16"),
-        "path": pd.array(ev["path"], dtype="string"),
-        "event": pd.Categorical.from_codes(np.fromiter((_EVENT_INDEX[k] for k in ev["event"]), dtype=np.int8,
+        "layer": _ints([r[0] for r in rows], "Int16"),
+        "path": pd.array([r[1] for r in rows], dtype="string"),
+        "event": pd.Categorical.from_codes(np.fromiter((_EVENT_INDEX[r[2]] for r in rows), dtype=np.int8,
                                                        count=n), dtype=_EVENT_DTYPE),
-        "type": _types(ev["type"]),
-        "size": _ints(ev["size"], "Int64"),
-        "mode": _ints(ev["mode"], "Int64"),
-        "uid": _ints(ev["uid"], "Int64"),
-        "gid": _ints(ev["gid"], "Int64"),
-        "mtime": _times(ev["mtime"]),
-        "linkname": pd.array(ev["linkname"], dtype="string"),
-        "digest": pd.array(ev["digest"], dtype="string"),
-        "prev_layer": pd.array(ev["prev_layer"], dtype="Int16"),
-        "prev_size": pd.array(ev["prev_size"], dtype="Int64"),
-        "content_changed": pd.array(ev["content_changed"], dtype="boolean"),
-        "cause": pd.Categorical(ev["cause"], dtype=_CAUSE_DTYPE),
-        "implicit": np.asarray(ev["implicit"], dtype=bool),
+        "type": _types([x.type for x in nodes]),
+        "size": _ints([x.size for x in nodes], "Int64"),
+        "mode": _ints([x.mode for x in nodes], "Int64"),
+        "uid": _ints([x.uid for x in nodes], "Int64"),
+        "gid": _ints([x.gid for x in nodes], "Int64"),
+        "mtime": _times([x.mtime for x in nodes]),
+        "linkname": pd.array([x.linkname for x in nodes], dtype="string"),
+        "digest": pd.array([x.digest for x in nodes], dtype="string"),
+        "prev_layer": pd.array([None if b is None else b.layer for b in befores], dtype="Int16"),
+        "prev_size": pd.array([None if b is None else b.size for b in befores], dtype="Int64"),
+        "content_changed": pd.array([r[5] for r in rows], dtype="boolean"),
+        "cause": pd.Categorical([r[6] for r in rows], dtype=_CAUSE_DTYPE),
+        "implicit": np.fromiter((x.implicit for x in nodes), dtype=bool, count=n),
     })
     return df
 

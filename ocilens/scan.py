@@ -177,6 +177,7 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
     paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
     uids, gids, mtimes, linknames = scan.uids, scan.gids, scan.mtimes, scan.linknames
     digests, ordinals, anomalies = scan.digests, scan.ordinals, scan.anomalies
+    intern = {}.setdefault
     ordinal = -1
     for h in reader:
         ordinal += 1
@@ -205,10 +206,11 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
         i = len(paths)
         paths.append(path)
         types.append(code)
-        modes.append(h.mode)
+        modes.append(intern(h.mode, h.mode))  # one int object per distinct value: a million entries
+        # share a handful of modes and mtimes
         uids.append(h.uid)
         gids.append(h.gid)
-        mtimes.append(h.mtime)
+        mtimes.append(intern(h.mtime, h.mtime))
         ordinals.append(ordinal)
         if code == "f":
             sizes.append(h.size)
