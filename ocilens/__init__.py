@@ -3,6 +3,7 @@
 >>> import ocilens
 >>> img = ocilens.load("oci:path/to/layout:tag")       # or oci-archive:, docker-archive:, host/repo:tag
 >>> img.layers, img.events, img.files                  # pandas DataFrames
+>>> fleet = ocilens.audit("registry.example.com:5000")  # every image of a registry, each layer scanned once
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load", "platforms", "sample_image", "check", "list_cache", "prune_cache", "parse_reference",
+    "audit", "FleetAudit", "FleetReport",
     "Image", "Bloat", "ImageDiff", "DiveNumbers", "GateResult", "Report", "ExtractResult", "Platform", "Reference",
     "SAMPLE_REF", "errors", "UsageError",
     "OcilensError", "ImageReferenceError", "InvalidReference", "SourceError", "SourceNotFound", "ImageNotFound",
@@ -39,3 +41,18 @@ __all__ = [
 for _name in ("Image", "Bloat", "ImageDiff", "DiveNumbers", "GateResult", "Report", "ExtractResult", "Platform",
               "Reference"):
     globals()[_name].__module__ = "ocilens"
+
+_LAZY = {"audit": "fleet", "FleetAudit": "fleet", "FleetReport": "fleet"}
+
+
+def __getattr__(name: str) -> object:
+    """The fleet audit (and the HTTP client it needs) is imported on first use: ``import ocilens`` stays fast."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        if isinstance(value, type):
+            value.__module__ = "ocilens"
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ocilens' has no attribute {name!r}")

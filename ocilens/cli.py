@@ -1,6 +1,8 @@
-"""The command line: ``ocilens analyze [REF]``, ``ocilens extract REF DIR``.
+"""The command line: ``ocilens analyze [REF]``, ``ocilens extract REF DIR``, ``ocilens audit REF...``.
 
 Exit codes: 0 success, 1 a check failed, 2 the image could not be read or analysed (the message says why).
+``audit`` exits 0 when images were audited (failures of single images are listed, and are 1 with
+``--fail-on-error``), 2 when none could be.
 """
 
 from __future__ import annotations
@@ -163,6 +165,58 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Audit a fleet: every image of REF... (repositories and registries expanded), each layer scanned once."""
+    import pandas as pd
+
+    from .fleet import audit
+
+    options: dict = {"insecure": True} if args.insecure else {}
+    executor = args.executor
+    if executor and executor.isdigit():
+        print("ocilens: error: --executor takes process, thread or a Dask scheduler address; "
+              "the number of processes is --workers", file=sys.stderr)
+        return 2
+    fleet = audit(args.refs, platform=args.platform, executor=executor, workers=args.workers,
+                  cache=not args.no_cache, events=bool(args.csv), **options)
+    out = sys.stdout
+    images = fleet.images
+    ok = images[images["error"].isna()].sort_values(["wasted_bytes", "reference"], ascending=[False, True],
+                                                     kind="stable")
+    width = min(max([len(r) for r in images["reference"]] + [9]), 60)
+    print(f"{'reference':<{width}} {'layers':>6} {'compressed':>10} {'wasted':>10} {'effic.':>7} {'dive':>7}  "
+          f"top cause", file=out)
+    for r in ok.head(args.top).itertuples(index=False):
+        ref = r.reference if len(r.reference) <= width else "..." + r.reference[-(width - 3):]
+        cause = "" if pd.isna(r.top_cause) else f"{r.top_cause} ({human_bytes(r.top_cause_bytes)})"
+        print(f"{ref:<{width}} {r.layers:>6} {human_bytes(r.compressed_size):>10} {human_bytes(r.wasted_bytes):>10} "
+              f"{r.efficiency:>7.1%} {r.dive_efficiency:>7.1%}  {cause}", file=out)
+    if len(ok) > args.top:
+        print(f"... {len(ok) - args.top} more images (see --csv / --json / --html)", file=out)
+    s = fleet.summary()
+    print(f"\n{s['audited']} of {s['images']} images audited; {s['distinct_layers']} distinct layers "
+          f"({s['scanned_layers']} scanned, {s['cached_layers']} cached) for {s['layer_references']} layer "
+          f"references; {human_bytes(s['wasted_bytes'])} wasted of {human_bytes(s['shipped_bytes'])} shipped "
+          f"(efficiency {s['efficiency']:.1%}); {fleet.executor}, {s['seconds']:.1f}s", file=out)
+    if len(fleet.errors):
+        print(f"\n{len(fleet.errors)} errors (the rest of the fleet was audited):", file=out)
+        for e in fleet.errors.itertuples(index=False):
+            first = str(e.message).splitlines()[0] if isinstance(e.message, str) else ""
+            print(f"  {e.reference}: {e.stage}: {e.error_type}: {first}", file=out)
+    if args.json:
+        fleet.to_json(args.json)
+        print(f"wrote {args.json}", file=out)
+    if args.csv:
+        fleet.to_csv(args.csv)
+        print(f"wrote {args.csv}/images.csv, layers.csv, events.csv, errors.csv", file=out)
+    if args.html:
+        fleet.report(top=max(args.top, 25)).to_html(args.html)
+        print(f"wrote {args.html}", file=out)
+    if s["audited"] == 0:
+        return 2
+    return 1 if args.fail_on_error and len(fleet.errors) else 0
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     """List the blob and scan cache, or prune it by age and size."""
     import pandas as pd
@@ -237,6 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the whole diff as JSON")
     p.add_argument("--csv", metavar="FILE", help="write the file changes as CSV")
     p.set_defaults(func=cmd_diff)
+    p = sub.add_parser("audit", help="audit many images at once: each distinct layer is scanned once")
+    p.add_argument("refs", nargs="+", metavar="REF",
+                   help="image references; host:port/repo means every tag, host:port every repository")
+    p.add_argument("--platform", help="os/arch[/variant] to pick from multi-platform indexes")
+    p.add_argument("--no-cache", action="store_true", help="do not use or fill the layer scan cache")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plain HTTP or unverified TLS for registries that are not on loopback")
+    p.add_argument("--executor", metavar="WHERE",
+                   help="process (default: a local process pool), thread, or a Dask scheduler address")
+    p.add_argument("--workers", type=int, metavar="N", help="local processes or threads (default: all cores)")
+    p.add_argument("--top", type=int, default=20, help="how many images to print (most wasted first)")
+    p.add_argument("--json", metavar="FILE", help="write summary, images, layers and errors as JSON")
+    p.add_argument("--csv", metavar="DIR", help="write images, layers, events and errors as CSV files")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report of the fleet")
+    p.add_argument("--fail-on-error", action="store_true", help="exit 1 when any image could not be audited")
+    p.set_defaults(func=cmd_audit)
     p = sub.add_parser("platforms", help="list the platforms a multi-platform image offers")
     p.add_argument("ref", nargs="?", help="image reference")
     p.add_argument("--insecure", action="store_true", help="allow plain HTTP or unverified TLS")

@@ -67,12 +67,15 @@ class VerifiedReader:
         self._seen = 0
         self._done = False
         self._close_raw = close_raw
+        self._failure: BaseException | None = None  # re-raised on every later read
         self.verified = False
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if self._failure is not None:
+            raise self._failure
         if self._done:
             return b""
         if n is None or n < 0:
@@ -101,8 +104,10 @@ class VerifiedReader:
     def _account(self, data: bytes) -> None:
         self._seen += len(data)
         if self._size is not None and self._seen > self._size:
-            raise SizeMismatch(f"{self._what} {self._digest} is longer than its descriptor's {self._size} bytes",
+            self._done = True
+            self._failure = SizeMismatch(f"{self._what} {self._digest} is longer than its descriptor's {self._size} bytes",
                                digest=self._digest, expected=self._size, actual=self._seen)
+            raise self._failure
         self._hash.update(data)
 
     def _finish(self) -> None:
@@ -110,14 +115,17 @@ class VerifiedReader:
             return
         self._done = True
         if self._size is not None and self._seen != self._size:
-            raise SizeMismatch(f"{self._what} {self._digest}: got {self._seen} bytes, its descriptor says {self._size}",
-                               digest=self._digest, expected=self._size, actual=self._seen,
-                               hint="the blob is truncated or the descriptor is wrong")
+            self._failure = SizeMismatch(
+                f"{self._what} {self._digest}: got {self._seen} bytes, its descriptor says {self._size}",
+                digest=self._digest, expected=self._size, actual=self._seen,
+                hint="the blob is truncated or the descriptor is wrong")
+            raise self._failure
         algo = self._digest.partition(":")[0]
         actual = f"{algo}:{self._hash.hexdigest()}"
         if actual != self._digest:
-            raise DigestMismatch(f"{self._what} {self._digest} hashes to {actual}", digest=self._digest,
-                                 actual=actual, hint="the source is corrupt or was tampered with")
+            self._failure = DigestMismatch(f"{self._what} {self._digest} hashes to {actual}", digest=self._digest,
+                                           actual=actual, hint="the source is corrupt or was tampered with")
+            raise self._failure
         self.verified = True
 
     def drain(self) -> None:

@@ -1,0 +1,95 @@
+"""The fleet audit on a real Dask distributed cluster: a ``LocalCluster`` of two worker processes.
+
+The same audit as ``test_fleet.test_process_pool_audit`` (the whole test registry, the image behind auth,
+a missing tag), run with the cluster's ``Client`` and again through its scheduler address, must give the
+same DataFrames as the local process pool; each distinct layer is scanned once, on the workers, whose
+own scan cache then holds the scans.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from distributed import Client, LocalCluster
+
+from ocilens.fleet import FleetAudit, audit
+
+try:
+    from . import test_fleet as tf
+except ImportError:
+    import test_fleet as tf
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tf.Fleet]:
+    f = tf.fleet_once(tmp_path_factory)  # built once per session, whichever file asks first
+    yield f
+    f.stop()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "driver-cache"
+    monkeypatch.setenv("OCILENS_CACHE_DIR", str(cache))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    monkeypatch.delenv("OCILENS_INSECURE_REGISTRIES", raising=False)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, Path]]:
+    """Two worker processes with a scan cache of their own (the environment they are started with)."""
+    worker_cache = tmp_path_factory.mktemp("dask-worker-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OCILENS_CACHE_DIR", str(worker_cache))
+        mp.setenv("DOCKER_CONFIG", str(worker_cache / "no-docker-config"))
+        with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
+                          scheduler_port=0, silence_logs=40) as c:
+            mp.undo()
+            yield c, worker_cache
+
+
+def baseline(fleet: tf.Fleet) -> FleetAudit:
+    """The process-pool audit of test_fleet (or, when this file runs alone, the same audit on threads)."""
+    if tf._BASELINE is not None:
+        return tf._BASELINE
+    return audit(fleet.refs, executor="thread", progress=False)
+
+
+def test_dask_client_gives_the_same_frames(fleet: tf.Fleet, cluster: tuple[LocalCluster, Path],
+                                           isolated: Path) -> None:
+    c, worker_cache = cluster
+    shutil.rmtree(worker_cache / "scans", ignore_errors=True)  # whichever test ran on the cluster before
+    events: list[str] = []
+    with Client(c) as client:
+        a = audit(fleet.refs, executor=client, progress=lambda e, **kw: events.append(e))
+        workers = set(client.scheduler_info()["workers"])
+    assert a.executor == "dask"
+    truth = fleet.layer_digests(fleet.main_refs)
+    assert a.scanned_layers == len(truth) and a.failed_layers == 1 and len(a.layers) == len(truth)
+    assert events.count("fleet_layer_done") == len(truth) and events[-1] == "fleet_done"
+    # The scans ran on the workers: their pids are not ours, and their cache holds every good scan.
+    assert a.workers and all(not w.endswith(f":{os.getpid()}") for w in a.workers)
+    assert len(a.workers) <= len(workers)
+    assert len(list((worker_cache / "scans").rglob("*.pickle"))) == len(truth) - 1
+    # The driver keeps what the workers sent back, for later single loads.
+    assert len(list((isolated / "scans").rglob("*.pickle"))) == len(truth) - 1
+    tf.assert_same_audit(a, baseline(fleet))
+
+
+def test_dask_scheduler_address(fleet: tf.Fleet, cluster: tuple[LocalCluster, Path]) -> None:
+    """A scheduler address is connected to (and the connection closed) by the audit; the workers answer
+    from their own scan cache, filled by the test above or now."""
+    c, _ = cluster
+    refs = [fleet.ref("team/api:3"), fleet.ref("team/web:3"), fleet.ref(tf.BROKEN)]
+    a = audit(refs, executor=c.scheduler_address, progress=False)
+    assert a.executor == "dask"
+    assert set(a.layers["digest"]) == fleet.layer_digests(refs)
+    assert a.layers.set_index("digest").loc[fleet.broken_digest, "status"] == "failed"
+    assert list(a.errors["reference"]) == [fleet.ref(tf.BROKEN)]
+    b = audit(refs, executor="thread", progress=False)
+    tf.assert_same_audit(a, b)
