@@ -16,7 +16,7 @@ import pandas as pd
 
 from .units import human_bytes as human
 
-__all__ = ["esc", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
+__all__ = ["esc", "printable", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
 
 CSS = """
 .ocilens{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;max-width:1200px}
@@ -33,11 +33,28 @@ border-radius:6px;padding:.5em .8em;min-width:10em}.ocilens .card b{display:bloc
 """
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    o = ord(m.group())
+    if 0xDC80 <= o <= 0xDCFF:  # a byte that is not UTF-8, as os.fsdecode keeps it
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def printable(name: Any) -> str:
+    """A name as text that shows what it is: control characters, bidi overrides and bytes that are not
+    UTF-8 become ``\\x..``/``\\u....`` escapes. Still text: HTML needs ``esc()`` on top."""
+    return _UNPRINTABLE.sub(_escape_char, "" if name is None or name is pd.NA else str(name))
+
+
 def esc(value: Any) -> str:
-    """Text for HTML; NA and None become an empty string."""
+    """Text for HTML, with unprintable characters shown as escapes; NA and None become an empty string.
+    (A lone surrogate, a name's non-UTF-8 byte, could not even be written to a UTF-8 file.)"""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(printable(value), quote=True)
 
 
 def pct(x: Any) -> str:
