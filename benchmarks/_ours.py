@@ -15,10 +15,10 @@ import sys
 import time
 
 t0 = time.perf_counter()
-import ocilens  # noqa: E402
+import ocilens
 
 t1 = time.perf_counter()
-out: dict[str, object] = {"import": t1 - t0}
+out: dict[str, object] = {"import": t1 - t0, "module": ocilens.__file__}
 mode = sys.argv[1]
 if mode in ("analyse", "extract"):
     ref = sys.argv[2]

@@ -51,14 +51,13 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -80,7 +79,7 @@ def run(*cmd: str | Path, cwd: Path | None = None, env: dict[str, str] | None = 
 
 
 def rfc3339(t: int) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- the recipe ----------------------------------------------------------------------------------------
@@ -122,23 +121,23 @@ FULL = Recipe(
         "RUN apt-get install -y libboost1.74-dev",
         "RUN apt-get install -y --reinstall tzdata && sed -i 's/^# en_US.UTF-8/en_US.UTF-8/' /etc/locale.gen",
         "RUN chmod -R go-w,o-rx /usr/share/perl/5.36.0 /usr/share/i18n/locales",
-        "RUN rm -rf /var/cache/apt/archives/*.deb /usr/share/doc /usr/share/i18n/charmaps "
-        "/usr/include/boost/geometry && localepurge",
+        ("RUN rm -rf /var/cache/apt/archives/*.deb /usr/share/doc /usr/share/i18n/charmaps "
+         "/usr/include/boost/geometry && localepurge"),
     ],
 )
 
 QUICK = Recipe(
     name="large-quick",
     base=["libc6", "libc-l10n", "tzdata", "locales"],
-    toolchain=["libc6-dev", "linux-libc-dev"],
-    toolchain_cached_debs=["libc6-dev"],
+    toolchain=["linux-libc-dev"],
+    toolchain_cached_debs=["linux-libc-dev"],
     big=[["libpython3.11-minimal"], ["libpython3.11-stdlib"]],
     extra=[],
     chmod_dirs=["/usr/share/i18n/locales"],
     removed_dirs=["/usr/share/doc", "/usr/share/i18n/charmaps"],
     created_by=[
-        "ADD rootfs.tar / # libc6 tzdata locales",
-        "RUN apt-get install -y libc6-dev linux-libc-dev",
+        "ADD rootfs.tar / # libc6 libc-l10n tzdata locales",
+        "RUN apt-get install -y linux-libc-dev",
         "RUN apt-get install -y libpython3.11-minimal",
         "RUN apt-get install -y libpython3.11-stdlib",
         "RUN apt-get install -y --reinstall tzdata && sed -i 's/^# en_US.UTF-8/en_US.UTF-8/' /etc/locale.gen",
@@ -437,7 +436,10 @@ def build_large(quick: bool) -> Large:
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         tars = write_layers(recipe, debs, d / "tars")
-        entries = sum(1 for t in tars for _ in tarfile.open(t))
+        entries = 0
+        for t in tars:
+            with tarfile.open(t) as tf:
+                entries += sum(1 for _ in tf)
         size = sum(t.stat().st_size for t in tars)
         umoci_image(large.layout_gzip, "gzip", tars, recipe.created_by, cmd="/usr/bin/bash")
         shutil.rmtree(d / "tars")

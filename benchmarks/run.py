@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -31,20 +32,21 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-import inputs  # noqa: E402
+import inputs
 
 WORK = inputs.WORK
 TMP = WORK / "tmp"
 PY = sys.executable
 OURS = str(HERE / "_ours.py")
 REPO_NAME = "bench/large"
+CODE_ENV: dict[str, str] = {}  # PYTHONPATH to the ocilens snapshot the run measures (see snapshot_code)
 HAVE_TIME = os.access("/usr/bin/time", os.X_OK)
 
 
@@ -72,7 +74,7 @@ class Registry:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "Registry":
+    def start(self) -> Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         cfg = self.root / "config.yml"
@@ -138,6 +140,7 @@ class Sample:
     seconds: float
     rss_mb: float
     info: dict
+    cpu: float = 0.0  # user + sys seconds of the process and the children it waited for
 
 
 @dataclass
@@ -160,6 +163,10 @@ class Case:
         return statistics.median(s.seconds for s in self.samples) if self.samples else None
 
     @property
+    def cpu(self) -> float | None:
+        return statistics.median(s.cpu for s in self.samples) if self.samples else None
+
+    @property
     def rss(self) -> float | None:
         return max(s.rss_mb for s in self.samples) if self.samples else None
 
@@ -178,7 +185,7 @@ def measure(case: Case) -> None:
         case.prepare()
     os.sync()  # no case pays for the previous one's dirty pages
     out, err, rss_file = TMP / f"{case.key}.out", TMP / f"{case.key}.err", TMP / f"{case.key}.rss"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **case.env}
+    env = {**os.environ, **CODE_ENV, **case.env}
     cmd = case.cmd()
     if HAVE_TIME:
         # time's own exit status is the command's; %M is the command's max RSS in KB
@@ -210,12 +217,16 @@ def measure(case: Case) -> None:
             info = json.loads(out.read_text().strip().splitlines()[-1])
         except (ValueError, IndexError):
             problem = "no JSON result line"
+        want = CODE_ENV.get("OCILENS_BENCH_CODE")
+        if not problem and want and not str(info.get("module", "")).startswith(want):
+            problem = f"imported {info.get('module')}, not the snapshot under {want}"
     if problem:
         case.error = f"{case.na_prefix}{problem}"
         log(f"  {case.label}: FAILED {case.error}")
         return
-    case.samples.append(Sample(seconds, rss_kb / 1024, info))
-    log(f"  {case.label}: {seconds:.2f} s, {rss_kb / 1024:.0f} MB")
+    cpu = ru.ru_utime + ru.ru_stime
+    case.samples.append(Sample(seconds, rss_kb / 1024, info, cpu))
+    log(f"  {case.label}: {seconds:.2f} s, cpu {cpu:.2f} s, {rss_kb / 1024:.0f} MB")
 
 
 def fresh(path: Path) -> Callable[[], None]:
@@ -244,9 +255,9 @@ def warm_page_cache(paths: list[Path]) -> None:
 # --- the cases -----------------------------------------------------------------------------------------
 
 def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_small: inputs.Many | None,
-                registry: Registry | None) -> list[Case]:
+                registry: Registry | None, scratch: Path) -> list[Case]:
     cases: list[Case] = []
-    cache_root = TMP / "cache"
+    cache_root = scratch / "cache"
     empty_cache = {"OCILENS_CACHE_DIR": str(cache_root / "unused")}
 
     def ours(key: str, label: str, *args: str, env: dict | None = None, **kw) -> Case:
@@ -274,17 +285,17 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
                  lambda: ["dive", "--source", "docker-archive", str(large.docker_archive), "--json",
                           str(dive_json)], env={"CI": "true"}, ok=(0, 1), check=dive_check),
         ]
-        tar_root = TMP / "tar-root"
+        tar_root = scratch / "tar-root"
         cases.append(Case("tar", "tar -xzf (layers in order)",
                           lambda: ["sh", "-c", f'for b; do tar -xzf "$b" -C {tar_root} || exit 1; done', "sh", *gz],
                           prepare=fresh_dir(tar_root), cleanup=fresh(tar_root)))
         if registry is not None:
-            skopeo_dir = TMP / "skopeo-oci"
+            skopeo_dir = scratch / "skopeo-oci"
             cases.append(Case("skopeo", "skopeo copy (registry -> oci:)",
                               lambda: ["skopeo", "copy", "--quiet", "--src-tls-verify=false",
                                        f"docker://{registry.host}/{REPO_NAME}:gzip", f"oci:{skopeo_dir}:gzip"],
                               prepare=fresh(skopeo_dir), cleanup=fresh(skopeo_dir)))
-        bundle = TMP / "umoci-bundle"
+        bundle = scratch / "umoci-bundle"
         cases.append(Case("umoci", "umoci unpack (same gzip layers)",
                           lambda: ["umoci", "unpack", "--image", f"{large.layout_gzip}:gzip", str(bundle)],
                           prepare=fresh(bundle), cleanup=fresh(bundle)))
@@ -305,7 +316,7 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
                               env={"OCILENS_CACHE_DIR": str(pull_cache)},
                               prepare=fresh(pull_cache), cleanup=fresh(pull_cache),
                               na_prefix="n/a (registry source unavailable: "))
-        ext_root = TMP / "ocilens-root"
+        ext_root = scratch / "ocilens-root"
         cases.append(ours("extract", "ocilens extract (oci layout, gzip)", "extract", large.ref_gzip,
                           str(ext_root), prepare=fresh(ext_root), cleanup=fresh(ext_root)))
     if many_big is not None:
@@ -361,18 +372,50 @@ def machine_line() -> str:
             f"Python {platform.python_version()}; {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
 
 
-def tool_versions() -> str:
-    def first(cmd: list[str]) -> str:
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-            return (out.stdout or out.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "?"
-    rev = first(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "ocilens"],
-                           capture_output=True, text=True).stdout.strip()
+def _first_line(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def tree_hash(root: Path) -> str:
+    """A short content hash of the ``.py`` files under ``root`` (names and bytes)."""
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:10]
+
+
+def snapshot_code(rev: str | None) -> str:
+    """Copy the ocilens package (the working tree, or ``git archive REV``) under ``.work/tmp/code`` and point
+    every measured process at it, byte-compiled as an installed package is: the whole run measures one
+    version even if someone edits ocilens meanwhile. Returns a description of that version."""
+    dest = TMP / "code"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    head = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    if rev:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "ocilens"], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        what = f"{_first_line(['git', '-C', str(REPO), 'rev-parse', '--short', rev])} (git archive)"
+    else:
+        shutil.copytree(REPO / "ocilens", dest / "ocilens", ignore=shutil.ignore_patterns("__pycache__"))
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "ocilens"],
+                               capture_output=True, text=True).stdout.strip()
+        what = f"{head} + uncommitted changes" if dirty else head
+    subprocess.run([PY, "-m", "compileall", "-q", str(dest / "ocilens")], check=True)
+    CODE_ENV["PYTHONPATH"] = os.pathsep.join([str(dest), *filter(None, [os.environ.get("PYTHONPATH")])])
+    CODE_ENV["OCILENS_BENCH_CODE"] = str(dest / "ocilens")
+    return f"{what}, snapshot {tree_hash(dest / 'ocilens')}"
+
+
+def tool_versions(code: str) -> str:
+    first = _first_line
     return "; ".join([
-        f"ocilens {rev}{' + uncommitted changes' if dirty else ''}",
+        f"ocilens {code}",
         first(["dive", "--version"]), first(["skopeo", "--version"]), first(["umoci", "--version"]),
         first(["gzip", "--version"]), first(["zstd", "--version"]).split(",")[0], first(["tar", "--version"]),
     ])
@@ -398,7 +441,7 @@ def ratio(num: Callable[[], float | None], *dens: Callable[[], float | None]) ->
 
 
 def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large | None,
-           many: list[inputs.Many], elapsed: float) -> str:
+           many: list[inputs.Many], elapsed: float, code: str) -> str:
     def med(key: str) -> Callable[[], float | None]:
         return lambda: cases[key].median if key in cases else None
 
@@ -412,7 +455,11 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         c = cases.get(key)
         if c is None or not c.samples:
             return None
-        return statistics.median(s.info["load"] + s.info["frames"] for s in c.samples)
+        return statistics.median(s.info["load"] + s.info.get("frames", 0) + s.info.get("extract", 0)
+                                 for s in c.samples)
+
+    def inproc(key: str) -> Callable[[], float | None]:
+        return lambda: in_process(key)
 
     def entries_per_s() -> float | None:
         c = cases.get("many-big")
@@ -449,11 +496,22 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         Target("context: cold oci-archive / cold layout (gzip)", ratio(med("cold-ociarchive"), med("cold-gzip")),
                None),
         Target("context: pull+analyse / cold (gzip)", ratio(med("pull"), med("cold-gzip")), None),
+        Target("context, in-process (no start-up, no import): cold gzip / gzip -dc",
+               ratio(inproc("cold-gzip"), med("gzip")), None),
+        Target("context, in-process: cold gzip / dive(oci-archive)", ratio(inproc("cold-gzip"), med("dive-oci")),
+               None),
+        Target("context, in-process: cold zstd / zstd -dc", ratio(inproc("cold-zstd"), med("zstd")), None),
+        Target("context, in-process: docker-archive / dive", ratio(inproc("cold-docker"), med("dive-docker")),
+               None),
+        Target("context, in-process: warm / cold (gzip)", ratio(inproc("warm"), inproc("cold-gzip")), None),
+        Target("context, in-process: pull+analyse / (skopeo copy + gzip -dc)",
+               ratio(inproc("pull"), med("skopeo"), med("gzip")), None),
+        Target("context, in-process: extract / tar -xzf", ratio(inproc("extract"), med("tar")), None),
     ]
 
     lines = ["# ocilens benchmark" + (" (--quick)" if args.quick else ""), ""]
     lines.append(f"Machine: {machine_line()}.  ")
-    lines.append(f"Tools: {tool_versions()}.  ")
+    lines.append(f"Tools: {tool_versions(code)}.  ")
     if large is not None:
         gz = sum(p.stat().st_size for p in large.blobs("gzip"))
         zs = sum(p.stat().st_size for p in large.blobs("zstd"))
@@ -463,12 +521,15 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
     if many:
         lines.append("Many-files images: " + ", ".join(f"{m.entries:,} entries" for m in many)
                      + " in 4 gzip layers.  ")
-    lines.append(f"Medians of {args.runs} runs (round-robin), each case a fresh process; peak RSS is the max "
-                 f"over runs; the full run took {elapsed / 60:.1f} min.")
-    lines += ["", "| case | median s | runs s | peak RSS MB | notes |", "|---|---:|---|---:|---|"]
+    lines.append(f"Medians of {args.runs} runs (round-robin), each case a fresh process; `cpu s` is the median "
+                 f"user + sys time (less sensitive to a busy machine than wall time); peak RSS is the max over "
+                 f"runs; the whole benchmark took {elapsed / 60:.1f} min.")
+    if args.scratch:
+        lines.append(f"Extractions, pulls and caches written under {args.scratch} (`--scratch`).  ")
+    lines += ["", "| case | median s | runs s | cpu s | peak RSS MB | notes |", "|---|---:|---|---:|---:|---|"]
     for c in cases.values():
         if c.error and not c.samples:
-            lines.append(f"| {c.label} | {c.error}{')' if c.na_prefix else ''} | | | |")
+            lines.append(f"| {c.label} | {c.error}{')' if c.na_prefix else ''} | | | | |")
             continue
         runs = " ".join(fmt_s(s.seconds) for s in c.samples)
         notes = []
@@ -486,7 +547,7 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
                 notes.append(f"import alone {i['import']:.3f} s")
         if c.error:
             notes.append(f"a later run failed: {c.error}")
-        lines.append(f"| {c.label} | {fmt_s(c.median)} | {runs} | {c.rss:.0f} | {'; '.join(notes)} |")
+        lines.append(f"| {c.label} | {fmt_s(c.median)} | {runs} | {fmt_s(c.cpu)} | {c.rss:.0f} | {'; '.join(notes)} |")
     lines += ["", "| ratio | measured | target | result |", "|---|---:|---:|---|"]
     for t in targets:
         v = t.value()
@@ -495,17 +556,18 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
                 lines.append(f"| {t.label} | {v:.2f}x | | context |")
             continue
         if v is None:
-            lines.append(f"| {t.label} | - | {_target_text(t)} | not measured |")
+            if not args.only:
+                lines.append(f"| {t.label} | - | {_target_text(t)} | not measured |")
             continue
         ok = (v <= t.target if t.better == "le" else v >= t.target if t.better == "ge"
               else abs(v - 1) <= t.target)
         shown = (f"{v:,.0f}" if t.unit == "" else f"{v:.0f}{t.unit}" if t.unit == " MB"
                  else f"{v:.2f}{t.unit}")
         lines.append(f"| {t.label} | {shown} | {_target_text(t)} | {'PASS' if ok else 'MISS'} |")
-    lines += ["", "Notes: ratios are medians over medians of the same run; `(a + b)` sums two medians. "
-              "\"in-process\" times exclude interpreter start-up and the import; the per-entry cost uses them, "
-              "every other ocilens figure is the wall time of the whole process. Rerun: "
-              f"`python benchmarks/run.py{' --quick' if args.quick else ''}`."]
+    lines += ["", ("Notes: ratios are medians over medians of the same run; `(a + b)` sums two medians. "
+                   "\"in-process\" times exclude interpreter start-up and the import; the per-entry cost and "
+                   "the context rows marked so use them, every other ocilens figure is the wall time of the "
+                   f"whole process. Rerun: `python benchmarks/run.py{' --quick' if args.quick else ''}`.")]
     return "\n".join(lines) + "\n"
 
 
@@ -522,14 +584,20 @@ def _target_text(t: Target) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small inputs (~80 MB image, 100k entries): a smoke test")
-    ap.add_argument("--runs", type=int, default=3, help="runs per case (default 3); medians are reported")
+    ap.add_argument("--runs", type=int, help="runs per case (default 3, 1 with --quick); medians are reported")
+    ap.add_argument("--scratch", type=Path, help="where extractions and pulls write (default benchmarks/.work/tmp;"
+                    " a tmpfs such as /dev/shm takes the disk out of the extraction figures)")
     ap.add_argument("--only", help="comma-separated case keys or prefixes (see --list)")
     ap.add_argument("--list", action="store_true", help="list the case keys and exit")
+    ap.add_argument("--rev", help="measure ocilens as of this git revision (default: the working tree, copied "
+                    "at the start)")
     ap.add_argument("--out", type=Path, help="where to write the Markdown (default: see above)")
     args = ap.parse_args()
     if args.list:
         print("\n".join(ALL_KEYS))
         return 0
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
     only = [o.strip() for o in args.only.split(",")] if args.only else None
     if only and not any(selected(only, k) for k in ALL_KEYS):
         ap.error(f"--only {args.only}: no such case (see --list)")
@@ -542,6 +610,10 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(TMP, ignore_errors=True)
     TMP.mkdir(parents=True)
+    code = snapshot_code(args.rev)
+    log(f"measuring ocilens {code}")
+    scratch = (args.scratch / f"ocilens-bench-{os.getpid()}") if args.scratch else TMP
+    scratch.mkdir(parents=True, exist_ok=True)
 
     need_large = any(selected(only, k) for k in ALL_KEYS[:14])
     large = inputs.build_large(args.quick) if need_large else None
@@ -555,11 +627,11 @@ def main() -> int:
             registry = Registry(WORK / "registry").start()
             registry.ensure(large.layout_gzip, "gzip", REPO_NAME)
             log(f"registry on {registry.host}")
-        cases = {c.key: c for c in build_cases(large, many_big, many_small, registry) if selected(only, c.key)}
+        cases = {c.key: c for c in build_cases(large, many_big, many_small, registry, scratch) if selected(only, c.key)}
 
         if "warm" in cases:
             log("filling the scan cache for the warm case (untimed)")
-            fresh(TMP / "cache" / "warm")()
+            fresh(scratch / "cache" / "warm")()
             c = cases["warm"]
             measure(c)
             c.samples.clear()
@@ -578,8 +650,10 @@ def main() -> int:
     finally:
         if registry is not None:
             registry.stop()
+        if scratch != TMP:
+            shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - start
-    md = render(cases, args, large, [m for m in (many_big, many_small) if m], elapsed)
+    md = render(cases, args, large, [m for m in (many_big, many_small) if m], elapsed, code)
     print(md)
     out = args.out or (HERE / "results.md" if not (args.quick or only) else
                        WORK / f"results-{'quick' if args.quick else 'only'}.md")
