@@ -3,7 +3,7 @@
 
 PYTHON ?= python3
 OCILENS ?= $(PYTHON) -m ocilens
-DEB_PACKAGES := umoci skopeo docker-registry zstd pigz apache2-utils chromium
+DEB_PACKAGES := umoci skopeo docker-registry zstd pigz apache2-utils chromium debootstrap rpm
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian's own python3 refuses `pip install` outside a venv (PEP 668); this install is venv-less on
 # purpose. No effect on a Python that is not externally managed (pyenv, conda, python.org builds).
@@ -28,6 +28,7 @@ debian-deps:
 	@missing=""; \
 	for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	$(PYTHON) -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \

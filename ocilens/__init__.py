@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, packages
 from .errors import (AnalysisError, AuthenticationError, DigestMismatch, ExtractionError, ImageNotFound,
                      ImageReferenceError, IntegrityError, InvalidReference, LayerDecodeError, OcilensError,
                      RateLimited, RegistryError, RegistryNotFound, RegistryUnavailable, SizeMismatch,
@@ -31,7 +31,7 @@ __all__ = [
     "load", "platforms", "sample_image", "check", "list_cache", "prune_cache", "parse_reference",
     "audit", "FleetAudit", "FleetReport",
     "Image", "Bloat", "ImageDiff", "DiveNumbers", "GateResult", "Report", "ExtractResult", "Platform", "Reference",
-    "SAMPLE_REF", "errors", "UsageError",
+    "SAMPLE_REF", "errors", "packages", "UsageError",
     "OcilensError", "ImageReferenceError", "InvalidReference", "SourceError", "SourceNotFound", "ImageNotFound",
     "UnsupportedImage", "RegistryError", "AuthenticationError", "RegistryNotFound", "RateLimited",
     "RegistryUnavailable", "IntegrityError", "DigestMismatch", "SizeMismatch", "LayerDecodeError",

@@ -117,6 +117,15 @@ class Bloat:
         return out.sort_values("bytes", ascending=False, kind="stable").reset_index(drop=True)
 
     @cached_property
+    def by_package(self) -> pd.DataFrame:
+        """Wasted bytes by the package that shipped each wasted version (its owner at that layer): one row
+        per package version, and one with ``name`` NA for the waste no package database claims; bytes
+        per cause, the package's layers and fate. See ``ocilens.packages``."""
+        from .packages import waste_by_package
+
+        return waste_by_package(self.image)
+
+    @cached_property
     def duplicates(self) -> pd.DataFrame:
         """The same bytes at several final paths, not hardlinked: ``savable_bytes`` = size x (copies - 1)."""
         files = self.image.files

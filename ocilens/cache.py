@@ -16,7 +16,7 @@ from .digest import VerifiedReader, parse_digest
 
 __all__ = ["cache_dir", "BlobStore", "ScanCache", "AtomicBlobWriter"]
 
-SCAN_FORMAT = 4
+SCAN_FORMAT = 5
 
 
 def cache_dir() -> Path:

@@ -149,13 +149,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
     top = d.files.reindex(d.files["size_delta"].abs().sort_values(ascending=False).index).head(args.top)
     for r in top.itertuples(index=False):
         print(f"  {r.change:9} {int(r.size_delta):>+12,}  {r.path}")
+    from .packages.show import diff_lines
+
+    for line in diff_lines(d.packages, args.top):
+        print(line)
     for r in d.config.itertuples(index=False):
         print(f"  config {r.field}: {r.a} -> {r.b}")
     for r in d.history.itertuples(index=False):
         print(f"  history {r.change}: {r.a if isinstance(r.a, str) else ''} -> {r.b if isinstance(r.b, str) else ''}")
     if args.json:
         doc = {"a": a.reference, "b": b.reference, "summary": s, "files": frame_records(d.files),
-               "shared_layers": frame_records(d.shared_layers), "config": frame_records(d.config),
+               "shared_layers": frame_records(d.shared_layers), "packages": frame_records(d.packages),
+               "config": frame_records(d.config),
                "history": frame_records(d.history)}
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1)

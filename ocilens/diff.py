@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from .errors import AnalysisError
 
 if TYPE_CHECKING:
+    from .explore import DiffExplorer
     from .image import Image
 
 __all__ = ["layer_diff", "image_diff", "ImageDiff", "CHANGES", "CONFIG_FIELDS"]
@@ -176,6 +178,14 @@ class ImageDiff:
     def empty(self) -> bool:
         return self.files.empty and self.config.empty and self.history.empty
 
+    @cached_property
+    def packages(self) -> pd.DataFrame:
+        """Packages (dpkg, apk, rpm, Python, npm) added, removed, upgraded or downgraded from ``a`` to
+        ``b``, with versions, files, bytes and ``size_delta`` (see ``ocilens.packages.diff_packages``)."""
+        from .packages import package_diff
+
+        return package_diff(self.a, self.b)
+
     def summary(self) -> dict[str, int]:
         f = self.files
         counts = f["change"].value_counts()
@@ -191,6 +201,7 @@ class ImageDiff:
 
     def _repr_html_(self) -> str:
         from .html import CSS, esc, human, svg_of, table
+        from .packages.show import package_diff_html
         from .plots import diff_sizes
 
         s = self.summary()
@@ -202,6 +213,7 @@ class ImageDiff:
                 + svg_of(lambda ax: diff_sizes(self, ax), size=(8, 3))
                 + table(f, ["change", "path", "prev_size", "size", "size_delta"], formats={"prev_size": human,
                         "size": human}, numeric=["prev_size", "size", "size_delta"], mono=["path"], limit=15)
+                + (package_diff_html(self.packages, 15) if len(self.packages) else "")
                 + "</div>")
 
     @property
@@ -210,6 +222,13 @@ class ImageDiff:
         from .plots import diff_sizes
 
         return lambda ax=None, top=15: diff_sizes(self, ax, top)
+
+    def explore(self, **options: Any) -> "DiffExplorer":
+        """A notebook widget to browse the changes as one directory tree with sizes (the explorer's tree,
+        over the two final trees). Options: ``kinds``, ``search``, ``sort``, ``rows``."""
+        from .explore import DiffExplorer
+
+        return DiffExplorer(self, **options)
 
     def __repr__(self) -> str:
         s = self.summary()

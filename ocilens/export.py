@@ -64,6 +64,7 @@ def write_json(img: "Image", path: str | Path) -> Path:
         "history": frame_records(img.history),
         "events": frame_records(img.events),
         "files": frame_records(img.files),
+        "packages": frame_records(img.packages.reset_index()),
         "anomalies": frame_records(img.anomalies),
     }
     out = Path(path)

@@ -70,15 +70,30 @@ class Image:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """One row per path per layer that touched it: ``added``, ``overwritten``, ``whited_out``."""
+        """One row per path per layer that touched it: ``added``, ``overwritten``, ``whited_out``; the
+        ``package`` columns name the package owning the path at that layer (see ``packages``)."""
+        from .packages import add_package_columns
+
         with gc_paused():
-            return frames.events_frame(self.assembly)
+            return add_package_columns(self, frames.events_frame(self.assembly), "events")
 
     @cached_property
     def files(self) -> pd.DataFrame:
-        """The final tree, one row per path."""
+        """The final tree, one row per path; ``package``, ``ecosystem`` and ``package_id`` name the package
+        that owns it (NA: no package database claims it)."""
+        from .packages import add_package_columns
+
         with gc_paused():
-            return frames.files_frame(self.assembly)
+            return add_package_columns(self, frames.files_frame(self.assembly), "files")
+
+    @cached_property
+    def packages(self) -> pd.DataFrame:
+        """One row per version of a package any layer installed (dpkg, apk, rpm, Python, npm): the layer
+        that installed it and the one that removed or replaced it, files and bytes in the final image,
+        and the wasted bytes it shipped. Index: ``package_id`` (as in ``files`` and ``events``)."""
+        from .packages import packages_frame
+
+        return packages_frame(self)
 
     @cached_property
     def layers(self) -> pd.DataFrame:
@@ -121,6 +136,15 @@ class Image:
         from .diff import image_diff
 
         return image_diff(self, other, include_unchanged=include_unchanged)
+
+    def explore(self, layer: int = 0, **options: Any) -> "Explorer":
+        """A notebook widget to browse the layers as dive does: pick a layer, see what it changed as a
+        directory tree with sizes; filter by kind of change, waste, path; ``aggregated=True`` shows the
+        stack up to the layer. Options: ``aggregated``, ``kinds``, ``waste_only``, ``search``, ``sort``
+        (``"size"`` or ``"name"``), ``rows``. ``.model`` holds the state (``ocilens.explore.ExplorerModel``)."""
+        from .explore import Explorer
+
+        return Explorer(self, layer=layer, **options)
 
     def extract(self, target: str | os.PathLike[str], *, strict: bool = False,
                 devices: bool | None = None) -> "ExtractResult":
@@ -296,3 +320,7 @@ from .diff import ImageDiff  # noqa: E402
 from .plots import PlotAccessor  # noqa: E402
 from .report import Report  # noqa: E402
 from .extract import ExtractResult  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:  # the explorer imports ipywidgets: only when asked for
+    from .explore import Explorer

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .image import Image
 
 __all__ = ["layer_sizes", "waste_by_cause", "largest_dirs", "diff_sizes", "PlotAccessor", "directory_sizes",
-           "SEGMENTS"]
+           "SEGMENTS", "package_sizes"]
 
 # (column of Bloat.per_layer, legend label, colour): the stacked parts of a layer's shipped bytes.
 SEGMENTS = (
@@ -137,6 +137,35 @@ def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "A
     return ax
 
 
+def package_sizes(image: "Image", ax: "Axes | None" = None, top: int = 12) -> "Axes":
+    """Horizontal stacked bars per package version: its bytes in the final image and the wasted bytes it
+    shipped. The ``top`` largest packages, plus the five carrying the most waste if they are not among them."""
+    ax = _axes(ax, (7, 4))
+    pk = image.packages
+    if pk.empty:
+        ax.text(0.5, 0.5, "no package databases found", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    size = pk["bytes"].fillna(0).astype("int64")
+    waste = pk["wasted_bytes"].fillna(0).astype("int64")
+    chosen = size.nlargest(top).index.union(waste[waste > 0].nlargest(5).index)
+    rows = pk.loc[chosen].assign(_w=(size + waste).loc[chosen]).sort_values("_w", kind="stable")
+    labels = [f"{n} {v} ({e})" for n, v, e in zip(rows["name"], rows["version"], rows["ecosystem"])]
+    # one name and version installed in several places (npm, Python): tell the bars apart by where
+    labels = [_literal(label + (f" {loc}" if labels.count(label) > 1 else ""))
+              for label, loc in zip(labels, rows["location"])]
+    kept = [int(v) for v in rows["bytes"].fillna(0)]
+    ax.barh(labels, kept, color="#4c78a8", label="in the final image")
+    ax.barh(labels, [int(v) for v in rows["wasted_bytes"].fillna(0)], left=kept, color="#e45756",
+            label="wasted (shipped, then lost)")
+    ax.set_xlabel("bytes")
+    ax.set_title("Largest packages and the waste they carry")
+    _bytes_axis(ax, "x")
+    ax.tick_params(axis="y", labelsize="small")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
 class PlotAccessor:
     """``img.plot.layer_sizes()``, ``img.plot.waste_by_cause()``, ``img.plot.largest_dirs()``."""
 
@@ -151,6 +180,9 @@ class PlotAccessor:
 
     def largest_dirs(self, ax: "Axes | None" = None, top: int = 12, max_depth: int = 3) -> "Axes":
         return largest_dirs(self._image, ax, top, max_depth)
+
+    def packages(self, ax: "Axes | None" = None, top: int = 12) -> "Axes":
+        return package_sizes(self._image, ax, top)
 
     def __call__(self, ax: "Axes | None" = None) -> "Axes":
         return self.layer_sizes(ax)

@@ -1,6 +1,7 @@
 """The self-contained HTML report: identity, headline numbers (ours and dive's), layers with
-``created_by``, waste by cause with the top files, the largest files and directories, duplicates, junk,
-anomalies, and a diff section when two images are compared. Charts are inline SVG; no script, no URL."""
+``created_by`` and each layer's largest changes as a ``<details>`` tree, waste by cause with the top files,
+the largest files and directories, duplicates, junk, anomalies, and a diff section when two images are
+compared. Charts are inline SVG; no script, no URL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import plots
 from .html import CSS, esc, human, kv_table, pct, svg_of, table
+from .tree import TREE_CSS, DIFF_LABELS, Tree, diff_entries, layers_html, tree_html
 
 if TYPE_CHECKING:
     from .image import Image
@@ -61,9 +63,9 @@ class Report:
         title = f"ocilens report: {img.reference}"
         parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>",
                  '<meta name="viewport" content="width=device-width, initial-scale=1">',
-                 f"<style>{CSS}</style></head><body><div class=\"ocilens\">",
+                 f"<style>{CSS}{TREE_CSS}</style></head><body><div class=\"ocilens\">",
                  f"<h1>{esc(title)}</h1>", self._identity(), "<h2>Headline</h2>", image_cards(img),
-                 self._layers(), self._waste(), self._largest(), self._findings(), self._anomalies()]
+                 self._layers(), self._explore(), self._waste(), self._largest(), self._packages(), self._findings(), self._anomalies()]
         if self.compare is not None:
             parts.append(self._diff())
         parts.append('<p class="muted">Made by ocilens. Sizes in SI units (1 kB = 1000 B).</p></div></body></html>')
@@ -85,6 +87,10 @@ class Report:
         img = self.image
         chart = svg_of(lambda ax: plots.layer_sizes(img, ax))
         return f"<h2>Layers</h2><div class=\"charts\">{chart}</div>{layers_table(img)}"
+
+    def _explore(self) -> str:
+        """Each layer as a ``<details>`` tree of its largest changes (opens and folds without script)."""
+        return "<h2>Explore the layers</h2>" + layers_html(self.image, top=self.top)
 
     def _waste(self) -> str:
         b = self.image.bloat()
@@ -112,6 +118,12 @@ class Report:
                 + f"<div class=\"charts\">{chart}</div>"
                 + table(dirs, ["path", "bytes"], formats={"bytes": human}, numeric=["bytes"], mono=["path"],
                         limit=self.top))
+
+    def _packages(self) -> str:
+        """Packages: the largest, the waste they carry, the ones later layers removed (``ocilens.packages``)."""
+        from .packages.show import packages_html
+
+        return packages_html(self.image, self.top)
 
     def _findings(self) -> str:
         b = self.image.bloat()
@@ -154,6 +166,13 @@ class Report:
                              "owner_changed", "type_changed"],
                          formats={"prev_size": human, "size": human}, numeric=["prev_size", "size", "size_delta"],
                          mono=["path"], limit=self.top))
+        if len(d.files):
+            out.append("<h3>Explore the changes</h3><details class=\"layer\"><summary>the largest changes as a "
+                       "tree</summary>" + tree_html(Tree(diff_entries(d)), self.top, labels=DIFF_LABELS)
+                       + "</details>")
+        from .packages.show import package_diff_html
+
+        out.append(package_diff_html(d.packages, self.top))
         if len(d.shared_layers):
             out.append("<h3>Shared layers</h3>" + table(d.shared_layers, formats={"compressed_size": human},
                                                        mono=["digest"]))

@@ -35,14 +35,16 @@ TYPE_NAMES = {"f": "file", "d": "dir", "l": "symlink", "h": "hardlink", "c": "ch
 
 # Package-manager databases and manifests, kept whole by the scan so packages can be read per layer
 # without re-reading the blob: dpkg, apk, rpm (sqlite), Python distributions, npm packages.
-CAPTURE_SUFFIXES = ("/status", ".list", "/installed", "rpmdb.sqlite", "/RECORD", "/METADATA", "/PKG-INFO",
-                    "/installed-files.txt", "/SOURCES.txt", "/package.json", "/top_level.txt")
+CAPTURE_SUFFIXES = ("/status", ".list", "/installed", "rpmdb.sqlite", "rpmdb.sqlite-wal", "/RECORD", "/METADATA",
+                    "/PKG-INFO", "/installed-files.txt", "/SOURCES.txt", "/package.json", "/top_level.txt",
+                    ".egg-info")
+CAPTURE_PREFIXES = ("/var/lib/dpkg/status.d/",)  # distroless: one status file per package
 CAPTURE = re.compile(r"""^(
       /var/lib/dpkg/status
     | /var/lib/dpkg/status\.d/[^/]+
     | /var/lib/dpkg/info/[^/]+\.list
-    | /lib/apk/db/installed
-    | /(var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite
+    | (/usr)?/lib/apk/db/installed
+    | /(var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite(-wal)?
     | .*/[^/]+\.dist-info/(RECORD|METADATA)
     | .*/[^/]+\.egg-info(/(PKG-INFO|installed-files\.txt|SOURCES\.txt|top_level\.txt))?
     | .*/node_modules/(@[^/]+/)?[^/]+/package\.json
@@ -214,7 +216,8 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
         ordinals.append(ordinal)
         if code == "f":
             sizes.append(h.size)
-            if path.endswith(CAPTURE_SUFFIXES) and h.size <= CAPTURE_MAX and CAPTURE.search(path):
+            if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and h.size <= CAPTURE_MAX \
+                    and CAPTURE.search(path):
                 data = reader.read_bytes()
                 scan.captured[i] = data
                 digests.append(hashlib.sha256(data).hexdigest())
