@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from pathlib import Path
 import math
 from typing import Any, Callable, Iterable, Sequence
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .units import human_bytes as human
 
-__all__ = ["esc", "printable", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
+__all__ = ["esc", "printable", "HtmlDocument", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
 
 CSS = """
 .ocilens{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;max-width:1200px}
@@ -98,6 +99,21 @@ def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
     """A two-column key/value table, escaped."""
     body = "".join(f"<tr><th>{esc(k)}</th><td class=\"mono\">{esc(v)}</td></tr>" for k, v in pairs)
     return f"<table>{body}</table>"
+
+
+class HtmlDocument:
+    """A report's file and notebook faces, for a subclass that builds ``html`` (the whole document)."""
+
+    html: str
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the document as one UTF-8 file; returns its path."""
+        out = Path(path)
+        out.write_text(self.html, encoding="utf-8")
+        return out
+
+    def _repr_html_(self) -> str:
+        return self.html
 
 
 def svg_of(draw: Callable[[Any], Any], size: tuple[float, float] = (7, 3.5)) -> str:

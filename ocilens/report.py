@@ -6,11 +6,10 @@ compared. Charts are inline SVG; no script, no URL."""
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import plots
-from .html import CSS, esc, human, kv_table, pct, svg_of, table
+from .html import CSS, HtmlDocument, esc, human, kv_table, pct, svg_of, table
 from .tree import TREE_CSS, DIFF_LABELS, Tree, diff_entries, layers_html, tree_html
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ def layers_table(img: "Image") -> str:
                           "whited_out": "removed", "wasted_bytes": "wasted"})
 
 
-class Report:
+class Report(HtmlDocument):
     """An HTML report of one image, optionally compared with another (``compare``, the newer one)."""
 
     def __init__(self, image: "Image", compare: "Image | None" = None, top: int = 25) -> None:
@@ -181,15 +180,6 @@ class Report:
         if len(d.history):
             out.append("<h3>History</h3>" + table(d.history, mono=["a", "b"]))
         return "".join(out)
-
-    def to_html(self, path: str | Path) -> Path:
-        """Write the report as one UTF-8 file; returns its path."""
-        out = Path(path)
-        out.write_text(self.html, encoding="utf-8")
-        return out
-
-    def _repr_html_(self) -> str:
-        return self.html
 
     def __repr__(self) -> str:
         return f"<ocilens.Report {self.image.reference}{' vs ' + self.compare.reference if self.compare else ''}>"

@@ -5,12 +5,11 @@ the most waste across the fleet, and the tables behind them. Same building block
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..html import CSS, esc, human, pct, svg_of, table
+from ..html import CSS, HtmlDocument, esc, human, pct, svg_of, table
 from ..plots import _axes, _bytes_axis, _literal
 
 if TYPE_CHECKING:
@@ -166,7 +165,7 @@ def fleet_html_snippet(audit: "FleetAudit") -> str:
             f"<div class=\"charts\">{chart}</div></div>")
 
 
-class FleetReport:
+class FleetReport(HtmlDocument):
     """The self-contained HTML report of a fleet audit."""
 
     def __init__(self, audit: "FleetAudit", top: int = 25) -> None:
@@ -222,14 +221,6 @@ class FleetReport:
                    f"{esc(a.executor)}{' (' + str(len(a.workers)) + ' workers)' if a.workers else ''} in "
                    f"{a.elapsed:.1f}s.</p>")
         return "".join(out)
-
-    def to_html(self, path: str | Path) -> Path:
-        out = Path(path)
-        out.write_text(self.html, encoding="utf-8")
-        return out
-
-    def _repr_html_(self) -> str:
-        return self.html
 
     def __repr__(self) -> str:
         return f"<ocilens.FleetReport {len(self.audit.images)} images>"
