@@ -1,11 +1,13 @@
 """The on-disk cache: verified blobs and layer scans, both addressed by digest.
 
 Layout under ``cache_dir()``: ``blobs/sha256/<hex>`` (content-addressed, written atomically after
-verification) and ``scans/v<N>/sha256/<hex>.pickle`` (a layer's scan depends only on its digest).
+verification), ``scans/v<N>/sha256/<hex>.pickle`` (a layer's scan depends only on its digest) and
+``frames/v1/sha256/<key>.pickle`` (an image's finished DataFrames, keyed by config, layers and code).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import tempfile
@@ -14,7 +16,7 @@ from typing import Any, BinaryIO, Iterator
 
 from .digest import VerifiedReader, parse_digest
 
-__all__ = ["cache_dir", "BlobStore", "ScanCache", "AtomicBlobWriter"]
+__all__ = ["cache_dir", "BlobStore", "ScanCache", "FrameCache", "AtomicBlobWriter", "frames_key"]
 
 SCAN_FORMAT = 5
 
@@ -94,11 +96,13 @@ class BlobStore:
                     yield f"{algo_dir.name}:{f.name}", f.stat().st_size
 
 
-class ScanCache:
-    """Pickled layer scans by layer digest; a corrupt or stale entry is ignored and rebuilt."""
+class PickleCache:
+    """Pickled objects by digest under one folder; a corrupt or stale entry is ignored and rebuilt."""
+
+    folder = "objects"
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = (root or cache_dir()) / "scans" / f"v{SCAN_FORMAT}"
+        self.root = (root or cache_dir()) / self.folder
 
     def path(self, digest: str) -> Path:
         return _digest_path(self.root, digest, ".pickle")
@@ -109,17 +113,53 @@ class ScanCache:
                 return pickle.load(f)
         except FileNotFoundError:
             return None
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError):
             return None
 
-    def put(self, digest: str, scan: Any) -> None:
+    def put(self, digest: str, value: Any) -> None:
         try:
             w = AtomicBlobWriter(self.path(digest))
         except OSError:
             return  # a read-only cache dir only costs speed
         try:
-            pickle.dump(scan, w.file, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(value, w.file, protocol=pickle.HIGHEST_PROTOCOL)
             w.commit()
         except BaseException:
             w.abort()
             raise
+
+
+class ScanCache(PickleCache):
+    """Layer scans by layer digest: a scan depends only on the layer's bytes."""
+
+    folder = f"scans/v{SCAN_FORMAT}"
+
+
+class FrameCache(PickleCache):
+    """An image's finished DataFrames by ``frames_key``: re-analysing an image is a file read."""
+
+    folder = "frames/v1"
+
+
+_CODE_FINGERPRINT: str | None = None
+
+
+def code_fingerprint() -> str:
+    """A hash of ocilens's own source files (names, sizes, mtimes): frames made by other code never match."""
+    global _CODE_FINGERPRINT
+    if _CODE_FINGERPRINT is None:
+        h = hashlib.sha256()
+        package = Path(__file__).parent
+        for f in sorted(package.rglob("*.py")):
+            st = f.stat()
+            h.update(f"{f.relative_to(package)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        _CODE_FINGERPRINT = h.hexdigest()
+    return _CODE_FINGERPRINT
+
+
+def frames_key(config_digest: str, layer_digests: list[str]) -> str:
+    """What an image's frames depend on: its config, its layers, and the code that made them."""
+    h = hashlib.sha256()
+    h.update(f"{code_fingerprint()}\0{SCAN_FORMAT}\0{config_digest}\0".encode())
+    h.update("\0".join(layer_digests).encode())
+    return f"sha256:{h.hexdigest()}"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import frames
 from .assemble import Assembly, assemble
-from .cache import ScanCache
+from .cache import FrameCache, ScanCache, frames_key
 from .errors import DigestMismatch, UnsupportedImage
 from .manifest import ImageManifest, parse_json
 from .platform import Platform
@@ -27,6 +27,31 @@ __all__ = ["Image", "load", "platforms", "sample_image", "SAMPLE_REF"]
 ProgressCallback = Callable[..., None]
 SAMPLE_DIR = Path(__file__).parent / "_sample"
 SAMPLE_REF = f"oci:{SAMPLE_DIR}:sample"
+
+
+#: Frames kept in the frame cache; an image with more events than this is re-assembled instead (its
+#: pickle would cost more to write on every cold load than assembling saves).
+CACHED_FRAMES = ("events", "files", "layers", "anomalies")
+FRAME_CACHE_MAX_ROWS = 300_000
+
+
+def analysis_frame(func: Callable[["Image"], pd.DataFrame]) -> property:
+    """A frame computed once per image, or read from the frame cache a previous analysis filled."""
+    name = func.__name__
+
+    def get(self: "Image") -> pd.DataFrame:
+        value = self.__dict__.get(name)
+        if value is None:
+            stored = self._stored_frames.get(name) if self._stored_frames else None
+            value = stored if stored is not None else func(self)
+            self.__dict__[name] = value
+            if stored is None:
+                self._remember(name)
+        return value
+
+    get.__doc__ = func.__doc__
+    get.__name__ = name
+    return property(get)
 
 
 class Image:
@@ -44,6 +69,20 @@ class Image:
         self.config_raw = config_raw
         self.scans = scans
         self._bloat: "Bloat | None" = None
+        self._frames_key: str | None = None  # set by load() when the cache is on
+        self._stored_frames: dict[str, pd.DataFrame] | None = None
+
+    def _remember(self, name: str) -> None:
+        """Once events, files and layers exist, store them (and the cheap anomalies) for the next analysis."""
+        if self._frames_key is None or self._stored_frames is not None or name == "anomalies":
+            return
+        if any(self.__dict__.get(n) is None for n in ("events", "files", "layers")):
+            return
+        if len(self.__dict__["events"]) > FRAME_CACHE_MAX_ROWS:
+            return
+        done = {n: getattr(self, n) for n in CACHED_FRAMES}
+        FrameCache().put(self._frames_key, done)
+        self._stored_frames = done
 
     @property
     def manifest_digest(self) -> str | None:
@@ -68,7 +107,7 @@ class Image:
         with gc_paused():
             return assemble(self.scans)
 
-    @cached_property
+    @analysis_frame
     def events(self) -> pd.DataFrame:
         """One row per path per layer that touched it: ``added``, ``overwritten``, ``whited_out``; the
         ``package`` columns name the package owning the path at that layer (see ``packages``)."""
@@ -77,7 +116,7 @@ class Image:
         with gc_paused():
             return add_package_columns(self, frames.events_frame(self.assembly), "events")
 
-    @cached_property
+    @analysis_frame
     def files(self) -> pd.DataFrame:
         """The final tree, one row per path; ``package``, ``ecosystem`` and ``package_id`` name the package
         that owns it (NA: no package database claims it)."""
@@ -95,7 +134,7 @@ class Image:
 
         return packages_frame(self)
 
-    @cached_property
+    @analysis_frame
     def layers(self) -> pd.DataFrame:
         """One row per layer: digest, sizes, event counts and bytes, waste, ``created_by``."""
         return frames.layers_frame(self.assembly, self.scans, self.manifest.layers, self.config, self.events)
@@ -105,7 +144,7 @@ class Image:
         """The config's history rows, empty-layer rows included, each with the layer it made."""
         return frames.history_frame(self.config, len(self.scans))
 
-    @cached_property
+    @analysis_frame
     def anomalies(self) -> pd.DataFrame:
         """Entries that are unsafe, invalid or ambiguous (escaping names, bad links, duplicates...)."""
         return frames.anomalies_frame(self.assembly)
@@ -285,9 +324,13 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
             scans = _scan_all(source, manifest, ScanCache() if cache else None, progress, workers)
         _check_diff_ids(ref, config, scans)
         image = Image(source, manifest, config, config_raw, scans)
+        if cache:
+            image._frames_key = frames_key(manifest.config.digest, [d.digest for d in manifest.layers])
+            image._stored_frames = FrameCache().get(image._frames_key)
         if progress:
             progress("assemble", reference=ref)
-        image.assembly  # noqa: B018 - assemble now, so load() reports errors and timing up front
+        if image._stored_frames is None:
+            image.assembly  # noqa: B018 - assemble now, so load() reports errors and timing up front
         if progress:
             progress("done", reference=ref)
         return image
