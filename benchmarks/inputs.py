@@ -42,12 +42,31 @@ L6    ``RUN rm -rf /var/cache/apt/archives/*.deb /usr/share/doc ...       whiteo
 512-byte ustar header per entry), appended with ``umoci raw add-layer``: the many-files image (1,000,000
 entries; 100,000 for the linearity check; 100,000 and 10,000 with ``--quick``).
 
+``fleet`` (``fleet-quick``): one OCI layout holding the images of three registry repositories, for the fleet
+audit rows. Eight layer tars of real Debian package files: set A (4 layers: base system, Python, toolchain
+parts) and set B, the same package groups built again (a later build: one extra marker file each, different
+tar and blob bytes, the same sizes within a few hundred bytes). Each image has 4 layers and its own config
+(labels name the repository and a version), so every tag is a distinct manifest:
+
+=============  ==========================================================================================
+``fleet10``    10 tags, all on the 4 layers of set A
+``fleet40``    40 tags, all on the 4 layers of set A (4x the images, the same distinct layers)
+``fleet2x``    10 tags: 5 on set A, 5 on set B (the images of fleet10, twice the distinct layers)
+=============  ==========================================================================================
+
+(With ``--quick``, smaller package groups, pushed as ``quick/fleet10``... so that both fleets stay pushed.)
+
+Layers are gzipped here (``gzip`` module, level 6, no name or time in the header) and the layout is written
+directly (no umoci: 60 images); ``run.py`` pushes each tag with ``skopeo copy`` (the blobs are shared, so
+after the first tag of a repository a push is a manifest and a config).
+
 Everything is keyed by a build version (``BUILD``) and the package versions: a changed recipe rebuilds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import io
 import json
@@ -541,6 +560,159 @@ def build_many(files: int, layers: int = 4) -> Many:
     return Many(d / "oci", json.loads((d / ".built.json").read_text())["entries"])
 
 
+# --- the fleet -----------------------------------------------------------------------------------------
+
+FLEET_BUILD = 1  # bump when the fleet recipe changes
+#: Package groups of the fleet's 4 layers (subsets of the large image's packages: no extra downloads).
+FLEET_GROUPS = {
+    False: [["libc6", "libc-l10n", "tzdata", "locales", "perl-modules-5.36"],
+            ["libpython3.11-minimal", "python3.11-minimal", "libpython3.11-stdlib", "linux-libc-dev", "libc6-dev"],
+            ["cpp-12", "libgcc-12-dev", "libstdc++-12-dev"],
+            ["gcc-12"]],
+    True: [["libc6", "libc-l10n", "tzdata"], ["locales"], ["libpython3.11-minimal", "libpython3.11-stdlib"],
+           ["linux-libc-dev"]],
+}
+#: repository -> (tags, layer set of each tag)
+FLEET_REPOS = {
+    "fleet10": ["A"] * 10,
+    "fleet40": ["A"] * 40,
+    "fleet2x": ["A"] * 5 + ["B"] * 5,
+}
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+@dataclass
+class FleetLayer:
+    digest: str
+    diff_id: str
+    size: int
+    uncompressed: int
+    entries: int
+    created_by: str
+
+
+@dataclass
+class Fleet:
+    layout: Path
+    repos: dict[str, list[str]]      # repository -> tags (registry tags; the layout's tag is "<repo>-<tag>")
+    distinct: dict[str, int]         # repository -> distinct layers of its images
+    layers: dict[str, list[dict]]    # layer set -> [FleetLayer as dict]
+    namespace: str = ""              # registry namespace: "quick/" for --quick, so the two fleets coexist
+
+    def repository(self, repo: str) -> str:
+        return self.namespace + repo
+
+    @staticmethod
+    def layout_tag(repo: str, tag: str) -> str:
+        return f"{repo}-{tag}"
+
+    def images(self, repo: str) -> int:
+        return len(self.repos[repo])
+
+    def set_bytes(self, kind: str = "size") -> int:
+        return sum(layer[kind] for layer in self.layers["A"])
+
+
+def _fleet_layer(out: Path, blobs: Path, debs: dict[str, Path], pkgs: list[str], variant: str, k: int,
+                 stamp: int) -> FleetLayer:
+    """One fleet layer: the files of ``pkgs`` (a marker file first, naming the build), gzipped into ``blobs``."""
+    tar = out / f"fleet-{variant}{k}.tar"
+    w = LayerWriter(tar, stamp)
+    w.file(f"var/lib/ocilens-fleet/build-{variant}{k}", f"fleet layer {k}, build {variant}\n".encode())
+    for p in pkgs:
+        for ti, data in deb_members(debs[p]):
+            w.add(ti, data)
+    w.close()
+    raw, packed = hashlib.sha256(), hashlib.sha256()
+    tmp = blobs / f".tmp-{variant}{k}"
+
+    class _Tee(io.RawIOBase):
+        def __init__(self, f: io.BufferedWriter) -> None:
+            self.f = f
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:  # type: ignore[override]
+            packed.update(b)
+            return self.f.write(b)
+
+    with open(tar, "rb") as src, open(tmp, "wb") as dst, \
+            gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=_Tee(dst), mtime=0) as gz:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            raw.update(chunk)
+            gz.write(chunk)
+    uncompressed = tar.stat().st_size
+    tar.unlink()
+    digest = "sha256:" + packed.hexdigest()
+    tmp.rename(blobs / packed.hexdigest())
+    log(f"  fleet layer {variant}{k}: {w.entries:,} entries, {uncompressed / 1e6:.1f} MB tar, "
+        f"{(blobs / packed.hexdigest()).stat().st_size / 1e6:.1f} MB gzip")
+    return FleetLayer(digest, "sha256:" + raw.hexdigest(), (blobs / packed.hexdigest()).stat().st_size,
+                      uncompressed, w.entries, f"RUN apt-get install -y {' '.join(pkgs)}")
+
+
+def _put_blob(blobs: Path, data: bytes) -> dict:
+    h = hashlib.sha256(data).hexdigest()
+    (blobs / h).write_bytes(data)
+    return {"digest": f"sha256:{h}", "size": len(data)}
+
+
+def build_fleet(quick: bool) -> Fleet:
+    """The fleet's layout (see the module docstring), built once under ``.work/fleet[-quick]``."""
+    groups = FLEET_GROUPS[quick]
+    debs = download_debs(sorted({p for g in groups for p in g}))
+    d = WORK / ("fleet-quick" if quick else "fleet")
+    key = {"build": BUILD, "fleet": FLEET_BUILD, "groups": groups, "repos": FLEET_REPOS,
+           "debs": sorted(p.name for p in debs.values())}
+    layout = d / "oci"
+    if not _stamp_ok(d, key):
+        log(f"building the fleet images (cached in {d})")
+        shutil.rmtree(d, ignore_errors=True)
+        blobs = layout / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        sets: dict[str, list[FleetLayer]] = {}
+        for n, variant in enumerate(sorted({v for vs in FLEET_REPOS.values() for v in vs})):
+            # set B is the same groups built 30 days later: a different marker file and directory times
+            sets[variant] = [_fleet_layer(d, blobs, debs, g, variant, k, EPOCH + (30 * n + k) * DAY)
+                             for k, g in enumerate(groups)]
+        manifests = []
+        for repo, variants in FLEET_REPOS.items():
+            for i, variant in enumerate(variants):
+                tag = f"t{i:02d}"
+                layers = sets[variant]
+                created = EPOCH + (30 * (variant != "A") + 10 + i) * DAY
+                config = {
+                    "created": rfc3339(created), "author": "ocilens benchmarks/inputs.py",
+                    "architecture": "amd64", "os": "linux",
+                    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                               "Cmd": ["/usr/bin/bash"],
+                               "Labels": {"org.opencontainers.image.title": repo,
+                                          "org.opencontainers.image.version": f"1.{i}.0",
+                                          "org.opencontainers.image.revision": f"{repo}-{variant}-{i}"}},
+                    "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+                    "history": [{"created": rfc3339(EPOCH + (30 * (variant != "A") + k) * DAY),
+                                 "created_by": layer.created_by} for k, layer in enumerate(layers)],
+                }
+                cfg = _put_blob(blobs, json.dumps(config, sort_keys=True).encode())
+                manifest = {
+                    "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **cfg},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                "digest": layer.digest, "size": layer.size} for layer in layers],
+                }
+                m = _put_blob(blobs, json.dumps(manifest, sort_keys=True).encode())
+                manifests.append({"mediaType": OCI_MANIFEST, **m,
+                                  "annotations": {"org.opencontainers.image.ref.name": Fleet.layout_tag(repo, tag)}})
+        (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+        (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
+        _stamp(d, key, layers={v: [vars(layer) for layer in ls] for v, ls in sets.items()})
+    info = json.loads((d / ".built.json").read_text())
+    repos = {repo: [f"t{i:02d}" for i in range(len(vs))] for repo, vs in FLEET_REPOS.items()}
+    distinct = {repo: len(groups) * len(set(vs)) for repo, vs in FLEET_REPOS.items()}
+    return Fleet(layout, repos, distinct, info["layers"], "quick/" if quick else "")
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -555,3 +727,4 @@ if __name__ == "__main__":
     print(lg)
     print(build_many(100_000 if quick else 1_000_000))
     print(build_many(10_000 if quick else 100_000))
+    print(build_fleet(quick))

@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,8 @@ TMP = WORK / "tmp"
 PY = sys.executable
 OURS = str(HERE / "_ours.py")
 REPO_NAME = "bench/large"
+FLEET_KEYS = ["fleet10", "fleet40", "fleet2x"]  # the registry repositories, and the case keys
+FLEET_WORKERS = 2  # fixed, so that the fleet rows (4 vs 8 layers in 2-process waves) mean the same anywhere
 CODE_ENV: dict[str, str] = {}  # PYTHONPATH to the ocilens snapshot the run measures (see snapshot_code)
 HAVE_TIME = os.access("/usr/bin/time", os.X_OK)
 
@@ -111,6 +114,57 @@ class Registry:
                 return [d["digest"] for d in json.loads(r.read())["layers"]]
         except urllib.error.HTTPError:
             return None
+
+    def manifest_digest(self, repo: str, tag: str) -> str | None:
+        req = urllib.request.Request(f"http://{self.host}/v2/{repo}/manifests/{tag}",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return "sha256:" + hashlib.sha256(r.read()).hexdigest()
+        except urllib.error.HTTPError:
+            return None
+
+    def tags(self, repo: str) -> list[str]:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}/v2/{repo}/tags/list?n=1000", timeout=10) as r:
+                return json.loads(r.read()).get("tags") or []
+        except urllib.error.HTTPError:
+            return []
+
+    def ensure_fleet(self, fleet: inputs.Fleet) -> None:
+        """Push every fleet image whose manifest the registry does not hold (``skopeo copy``, a few at a time
+        once a repository has its blobs), and delete tags the recipe no longer has, so that "every tag of
+        the repository" is exactly the fleet."""
+        index = json.loads((fleet.layout / "index.json").read_text())["manifests"]
+        want = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in index}
+
+        def push(key: str, repo: str, tag: str) -> None:
+            inputs.run("skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                       f"oci:{fleet.layout}:{fleet.layout_tag(key, tag)}", f"docker://{self.host}/{repo}:{tag}")
+            if self.manifest_digest(repo, tag) != want[fleet.layout_tag(key, tag)]:
+                raise RuntimeError(f"{self.host}/{repo}:{tag}: the registry does not hold the manifest skopeo "
+                                   "pushed (converted?)")
+
+        for key, tags in fleet.repos.items():
+            repo = fleet.repository(key)
+            todo = [t for t in tags if self.manifest_digest(repo, t) != want[fleet.layout_tag(key, t)]]
+            if todo:
+                log(f"pushing {len(todo)} fleet images to {self.host}/{repo}")
+                push(key, repo, todo[0])  # the blobs, once
+                with ThreadPoolExecutor(4) as ex:
+                    list(ex.map(push, [key] * len(todo[1:]), [repo] * len(todo[1:]), todo[1:]))
+            extra = sorted(set(self.tags(repo)) - set(tags))
+            for tag in extra:
+                digest = self.manifest_digest(repo, tag)
+                if digest is None or digest in want.values():
+                    raise RuntimeError(f"{self.host}/{repo}:{tag}: a tag the fleet does not have; "
+                                       "rm -rf benchmarks/.work/registry")
+                req = urllib.request.Request(f"http://{self.host}/v2/{repo}/manifests/{digest}", method="DELETE")
+                urllib.request.urlopen(req, timeout=10).close()
+            if extra:
+                log(f"deleted stale tags of {repo}: {' '.join(extra)}")
+            if sorted(self.tags(repo)) != sorted(tags):
+                raise RuntimeError(f"{self.host}/{repo}: tags {self.tags(repo)}, expected {tags}")
 
     def ensure(self, layout: Path, tag: str, repo: str) -> None:
         """Push ``layout:tag`` as ``repo:tag`` unless the registry already holds those layers."""
@@ -255,7 +309,7 @@ def warm_page_cache(paths: list[Path]) -> None:
 # --- the cases -----------------------------------------------------------------------------------------
 
 def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_small: inputs.Many | None,
-                registry: Registry | None, scratch: Path) -> list[Case]:
+                registry: Registry | None, scratch: Path, fleet: inputs.Fleet | None = None) -> list[Case]:
     cases: list[Case] = []
     cache_root = scratch / "cache"
     empty_cache = {"OCILENS_CACHE_DIR": str(cache_root / "unused")}
@@ -325,6 +379,26 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
     if many_small is not None:
         cases.append(ours("many-small", f"ocilens cold, many-files ({many_small.entries:,} entries)", "analyse",
                           many_small.ref, "nocache"))
+    if fleet is not None and registry is not None:
+        for repo in FLEET_KEYS:
+            fleet_cache = cache_root / repo
+            n, distinct = fleet.images(repo), fleet.distinct[repo]
+
+            def fleet_check(repo: str = repo, n: int = n, distinct: int = distinct) -> str | None:
+                try:
+                    i = json.loads((TMP / f"{repo}.out").read_text().strip().splitlines()[-1])
+                except (OSError, ValueError, IndexError):
+                    return None  # measure() says so
+                got = (i.get("images"), i.get("audited"), i.get("scanned_layers"), i.get("cached_layers"))
+                if got != (n, n, distinct, 0):
+                    return (f"images/audited/scanned/cached {got}, expected ({n}, {n}, {distinct}, 0): "
+                            "not a cold audit of the fleet")
+                return None
+
+            cases.append(ours(repo, f"ocilens audit {repo} ({n} tags, {distinct} distinct layers, cold)",
+                              "audit", f"{registry.host}/{fleet.repository(repo)}", str(FLEET_WORKERS),
+                              env={"OCILENS_CACHE_DIR": str(fleet_cache)}, prepare=fresh(fleet_cache),
+                              cleanup=fresh(fleet_cache), check=fleet_check))
     cases += [
         ours("import", "python -c 'import ocilens'", "import"),
         Case("python", "python -c pass (interpreter alone)", lambda: [PY, "-c", "pass"]),
@@ -333,8 +407,8 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
 
 
 ALL_KEYS = ["gzip", "zstd", "dive-oci", "dive-docker", "tar", "skopeo", "umoci", "cold-gzip", "cold-zstd",
-            "cold-ociarchive", "cold-docker", "warm", "pull", "extract", "many-big", "many-small", "import",
-            "python"]
+            "cold-ociarchive", "cold-docker", "warm", "pull", "extract", "many-big", "many-small", *FLEET_KEYS,
+            "import", "python"]
 
 
 def selected(only: list[str] | None, key: str) -> bool:
@@ -441,7 +515,7 @@ def ratio(num: Callable[[], float | None], *dens: Callable[[], float | None]) ->
 
 
 def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large | None,
-           many: list[inputs.Many], elapsed: float, code: str) -> str:
+           many: list[inputs.Many], elapsed: float, code: str, fleet: inputs.Fleet | None = None) -> str:
     def med(key: str) -> Callable[[], float | None]:
         return lambda: cases[key].median if key in cases else None
 
@@ -467,6 +541,19 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
             return None
         return c.info("entries") / c.median  # type: ignore[operator]
 
+    def audit_s(key: str) -> float | None:
+        c = cases.get(key)
+        if c is None or not c.samples:
+            return None
+        return statistics.median(s.info["audit"] for s in c.samples)
+
+    def per_image_ms() -> float | None:
+        """What each image beyond fleet10's costs when the layers are the same (in-process, ms)."""
+        a, b = audit_s("fleet40"), audit_s("fleet10")
+        if a is None or b is None or fleet is None:
+            return None
+        return (a - b) / (fleet.images("fleet40") - fleet.images("fleet10")) * 1000
+
     def per_entry_ratio() -> float | None:
         big, small = in_process("many-big"), in_process("many-small")
         if big is None or small is None:
@@ -491,6 +578,8 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
                rss("cold-gzip", "cold-zstd", "cold-ociarchive", "cold-docker", "warm", "pull", "extract"),
                200, "le", " MB"),
         Target("python start-up + import ocilens, s", med("import"), 0.5, "le", " s"),
+        Target("fleet: 40 tags / 10 tags, same 4 layers (time follows distinct layers, not images)",
+               ratio(med("fleet40"), med("fleet10")), 1.3),
         Target("context: dive(oci-archive) / gzip -dc", ratio(med("dive-oci"), med("gzip")), None),
         Target("context: zstd -dc / gzip -dc", ratio(med("zstd"), med("gzip")), None),
         Target("context: cold oci-archive / cold layout (gzip)", ratio(med("cold-ociarchive"), med("cold-gzip")),
@@ -507,6 +596,13 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         Target("context, in-process: pull+analyse / (skopeo copy + gzip -dc)",
                ratio(inproc("pull"), med("skopeo"), med("gzip")), None),
         Target("context, in-process: extract / tar -xzf", ratio(inproc("extract"), med("tar")), None),
+        Target("context: fleet, 2x distinct layers / fleet10 (10 tags each; 2x if the scans set the time)",
+               ratio(med("fleet2x"), med("fleet10")), None),
+        Target("context, in-process: fleet40 / fleet10", ratio(lambda: audit_s("fleet40"), lambda: audit_s("fleet10")),
+               None),
+        Target("context, in-process: fleet 2x distinct layers / fleet10",
+               ratio(lambda: audit_s("fleet2x"), lambda: audit_s("fleet10")), None),
+        Target("context, in-process: cost of one more image on the same layers, ms", per_image_ms, None, unit=" ms"),
     ]
 
     lines = ["# ocilens benchmark" + (" (--quick)" if args.quick else ""), ""]
@@ -521,6 +617,12 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
     if many:
         lines.append("Many-files images: " + ", ".join(f"{m.entries:,} entries" for m in many)
                      + " in 4 gzip layers.  ")
+    if fleet is not None:
+        lines.append(f"Fleet: images of 4 gzip layers (real Debian package files, {fleet.set_bytes() / 1e6:,.0f} MB "
+                     f"gzip, {fleet.set_bytes('uncompressed') / 1e6:,.0f} MB of layer tars); fleet10 and fleet40 "
+                     f"tag 10 and 40 distinct manifests on the same 4 layers, fleet2x 10 on 8 layers (4 + the same "
+                     f"packages built again); `ocilens.audit(\"HOST/REPO\")` (every tag), "
+                     f"{FLEET_WORKERS} worker processes, empty scan cache each run.  ")
     lines.append(f"Medians of {args.runs} runs (round-robin), each case a fresh process; `cpu s` is the median "
                  f"user + sys time (less sensitive to a busy machine than wall time); peak RSS is the max over "
                  f"runs; the whole benchmark took {elapsed / 60:.1f} min.")
@@ -535,7 +637,11 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         notes = []
         if c.ours and c.samples:
             i = c.samples[len(c.samples) // 2].info
-            if "load" in i:
+            if "audit" in i:
+                notes.append(f"in-process: audit {i['audit']:.2f} (resolve {i.get('t_resolve', 0):.2f}, scan "
+                             f"{i.get('t_scan', 0):.2f}, assemble {i.get('t_assemble', 0):.2f}), import "
+                             f"{i['import']:.2f}; {i['images']} images, {i['scanned_layers']} layers scanned")
+            elif "load" in i:
                 notes.append(f"in-process: load {i['load']:.2f}"
                              + (f" + frames {i['frames']:.2f}" if "frames" in i else "")
                              + (f" + extract {i['extract']:.2f}" if "extract" in i else "")
@@ -543,7 +649,7 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
             if "files" in i:
                 notes.append(f"{i.get('entries', 0):,} entries, {i['files']:,} files"
                              + (f", {i['events']:,} events" if "events" in i else ""))
-            elif "import" in i:
+            elif "import" in i and "audit" not in i:
                 notes.append(f"import alone {i['import']:.3f} s")
         if c.error:
             notes.append(f"a later run failed: {c.error}")
@@ -553,7 +659,8 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         v = t.value()
         if t.target is None:
             if v is not None:
-                lines.append(f"| {t.label} | {v:.2f}x | | context |")
+                lines.append(f"| {t.label} | {v:.0f}{t.unit} | | context |" if t.unit == " ms"
+                             else f"| {t.label} | {v:.2f}x | | context |")
             continue
         if v is None:
             if not args.only:
@@ -620,14 +727,20 @@ def main() -> int:
     big_n, small_n = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
     many_big = inputs.build_many(big_n) if selected(only, "many-big") else None
     many_small = inputs.build_many(small_n) if selected(only, "many-small") else None
+    fleet = inputs.build_fleet(args.quick) if any(selected(only, k) for k in FLEET_KEYS) else None
 
     registry = None
     try:
-        if large is not None and (selected(only, "skopeo") or selected(only, "pull")):
+        large_pushed = large is not None and (selected(only, "skopeo") or selected(only, "pull"))
+        if large_pushed or fleet is not None:
             registry = Registry(WORK / "registry").start()
-            registry.ensure(large.layout_gzip, "gzip", REPO_NAME)
             log(f"registry on {registry.host}")
-        cases = {c.key: c for c in build_cases(large, many_big, many_small, registry, scratch) if selected(only, c.key)}
+            if large_pushed:
+                registry.ensure(large.layout_gzip, "gzip", REPO_NAME)
+            if fleet is not None:
+                registry.ensure_fleet(fleet)
+        cases = {c.key: c for c in build_cases(large, many_big, many_small, registry, scratch, fleet)
+                 if selected(only, c.key)}
 
         if "warm" in cases:
             log("filling the scan cache for the warm case (untimed)")
@@ -653,7 +766,7 @@ def main() -> int:
         if scratch != TMP:
             shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - start
-    md = render(cases, args, large, [m for m in (many_big, many_small) if m], elapsed, code)
+    md = render(cases, args, large, [m for m in (many_big, many_small) if m], elapsed, code, fleet)
     print(md)
     out = args.out or (HERE / "results.md" if not (args.quick or only) else
                        WORK / f"results-{'quick' if args.quick else 'only'}.md")

@@ -130,11 +130,10 @@ class Bloat:
         """The same bytes at several final paths, not hardlinked: ``savable_bytes`` = size x (copies - 1)."""
         files = self.image.files
         regular = files[(files["type"] == "file") & (files["size"] > 0)]
-        groups = regular.groupby("digest", sort=False)
+        copies = regular["digest"].value_counts()
+        repeated = regular[regular["digest"].isin(copies.index[copies > 1])]  # usually a handful of rows
         rows = []
-        for digest, g in groups:
-            if len(g) < 2:
-                continue
+        for digest, g in repeated.groupby("digest", sort=False):
             size = int(g["size"].iloc[0])
             rows.append((digest, size, len(g), size * (len(g) - 1), sorted(g["path"].tolist())))
         rows.sort(key=lambda r: (-r[3], r[0]))

@@ -126,13 +126,32 @@ def _resolve(ref: str, platform: Platform | None, options: dict[str, Any]) -> _M
     return member
 
 
-def _assemble(member: _Member, scans: list[LayerScan]) -> "Image":
+#: What an image's content alone decides (its tree, events, files, dive's numbers), shared by every image of
+#: the fleet with the same layer stack: such images differ only in their config.
+_CONTENT = ("assembly", "events", "files")
+SHARED_STACKS = 16
+
+
+def _assemble(member: _Member, scans: list[LayerScan], stacks: dict[tuple[str, ...], "Image"] | None = None
+              ) -> "Image":
     from ..image import Image, _check_diff_ids
 
     assert member.manifest is not None
     _check_diff_ids(member.reference, member.config, scans)
     img = Image(member.source, member.manifest, member.config, member.config_raw, scans)
-    img.assembly  # noqa: B018 - errors here are this image's
+    stack = tuple(d.digest for d in member.manifest.layers)
+    twin = stacks.get(stack) if stacks is not None else None
+    if twin is not None:
+        for name in _CONTENT:
+            img.__dict__[name] = getattr(twin, name)
+        img.bloat().__dict__["dive"] = twin.bloat().dive
+        stacks[stack] = stacks.pop(stack)  # most recently used last
+    else:
+        img.assembly  # noqa: B018 - errors here are this image's
+        if stacks is not None:
+            stacks[stack] = img
+            while len(stacks) > SHARED_STACKS:  # bounded: a fleet of distinct stacks keeps memory flat
+                stacks.pop(next(iter(stacks)))
     return img
 
 
@@ -254,6 +273,7 @@ def _audit(refs: str | Iterable[str], backend: Backend, plat: Platform | None, e
     refcount = {d: len(layers[d].users) for d in order}
     shared = {d for d in order if len(layers[d].users) > 1}
     assembled: dict[str, tuple[dict[str, Any], pd.DataFrame | None, list[tuple[int, int, str | None]]]] = {}
+    stacks: dict[tuple[str, ...], Image] = {}  # one analysed image per layer stack
 
     def release(i: int) -> None:
         for d in {x.digest for x in members[i].manifest.layers}:  # type: ignore[union-attr]
@@ -285,7 +305,7 @@ def _audit(refs: str | Iterable[str], backend: Backend, plat: Platform | None, e
                     row, m.events, per = assembled[key]
                     m.row = dict(row, reference=m.reference)
                 else:
-                    img = _assemble(m, [scans[d.digest] for d in mf.layers])
+                    img = _assemble(m, [scans[d.digest] for d in mf.layers], stacks)
                     m.row = _summary_row(m, img)
                     m.events = img.events if events else None
                     frame = img.bloat().per_layer
