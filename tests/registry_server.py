@@ -62,8 +62,29 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+class _LoopbackHTTP:
+    """A ThreadingHTTPServer on 127.0.0.1:``self.port`` serving ``self._handler()`` in a daemon thread."""
+
+    _httpd: ThreadingHTTPServer | None = None
+
+    def _handler(self) -> type:
+        raise NotImplementedError
+
+    def start(self):  # noqa: ANN201 - returns the subclass
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())  # type: ignore[attr-defined]
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+
 @dataclass
-class TokenServer:
+class TokenServer(_LoopbackHTTP):
     """A distribution token service: Basic-authenticated users get what they ask for, anonymous users
     get ``pull`` on ``public_prefix`` repositories and an empty grant elsewhere (as Docker Hub does).
 
@@ -168,17 +189,6 @@ class TokenServer:
 
         return Handler
 
-    def start(self) -> "TokenServer":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
 
 
 # --- the registry --------------------------------------------------------------------------------------
@@ -364,7 +374,7 @@ _ERROR_CODES = {429: "TOOMANYREQUESTS", 500: "UNKNOWN", 502: "UNAVAILABLE", 503:
 
 
 @dataclass
-class FaultProxy:
+class FaultProxy(_LoopbackHTTP):
     """A loopback HTTP proxy in front of a registry that injects faults a real registry cannot make.
 
     ``plan[path_fragment]`` is a list of actions consumed one per matching request (then ``ok``):
@@ -463,17 +473,8 @@ class FaultProxy:
 
         return Handler
 
-    def start(self) -> "FaultProxy":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        super().stop()
         self._client.close()
 
     def __enter__(self) -> "FaultProxy":

@@ -137,3 +137,25 @@ def generic_compare(a: str, b: str) -> int:
         return (a > b) - (a < b)
     longer, sign = (ta, 1) if len(ta) > len(tb) else (tb, -1)
     return -sign if longer[min(len(ta), len(tb))] == "~" else sign
+
+
+def compare_evr(a: str, b: str, compare_part: Callable[[str, str], int]) -> int:
+    """-1, 0 or 1 for two ``[epoch:]version[-release]`` strings (dpkg's and rpm's shape): epochs as numbers,
+    then version and release each with ``compare_part`` (the ecosystem's segment ordering)."""
+    ea, va, ra = _split_evr(a)
+    eb, vb, rb = _split_evr(b)
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return compare_part(va, vb) or compare_part(ra, rb)
+
+
+def _split_evr(v: str) -> tuple[int, str, str]:
+    v = v.strip()
+    epoch = 0
+    head, sep, rest = v.partition(":")
+    if sep and head.isdigit():
+        epoch, v = int(head), rest
+    version, sep, release = v.rpartition("-")
+    if not sep:
+        version, release = v, ""
+    return epoch, version, release

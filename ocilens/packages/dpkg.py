@@ -6,7 +6,7 @@ Versions compare with dpkg's own algorithm (``[epoch:]upstream[-revision]``, ``~
 
 from __future__ import annotations
 
-from .base import DbFiles, Package, stanzas
+from .base import DbFiles, Package, compare_evr, stanzas
 
 __all__ = ["STATUS", "read", "compare", "is_database"]
 
@@ -124,22 +124,6 @@ def _verrevcmp(a: str, b: str) -> int:
     return 0
 
 
-def _split(v: str) -> tuple[int, str, str]:
-    v = v.strip()
-    epoch = 0
-    head, sep, rest = v.partition(":")
-    if sep and head.isdigit():
-        epoch, v = int(head), rest
-    upstream, sep, revision = v.rpartition("-")
-    if not sep:
-        upstream, revision = v, ""
-    return epoch, upstream, revision
-
-
 def compare(a: str, b: str) -> int:
     """-1, 0 or 1 as dpkg orders the versions ``a`` and ``b`` (``dpkg --compare-versions``)."""
-    ea, ua, ra = _split(a)
-    eb, ub, rb = _split(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return _verrevcmp(ua, ub) or _verrevcmp(ra, rb)
+    return compare_evr(a, b, _verrevcmp)

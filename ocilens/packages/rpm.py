@@ -17,7 +17,7 @@ import sqlite3
 import struct
 from typing import Any
 
-from .base import DbFiles, Package
+from .base import DbFiles, Package, compare_evr
 
 __all__ = ["DATABASES", "read", "parse_header", "parse_database", "compare", "rpmvercmp", "evr", "is_database"]
 
@@ -208,21 +208,6 @@ def rpmvercmp(a: str, b: str) -> int:
     return -1 if i >= la else 1
 
 
-def _split(v: str) -> tuple[int, str, str]:
-    epoch = 0
-    head, sep, rest = v.partition(":")
-    if sep and head.isdigit():
-        epoch, v = int(head), rest
-    version, sep, release = v.rpartition("-")
-    if not sep:
-        version, release = v, ""
-    return epoch, version, release
-
-
 def compare(a: str, b: str) -> int:
     """-1, 0 or 1 as rpm orders ``[epoch:]version-release`` strings."""
-    ea, va, ra = _split(a)
-    eb, vb, rb = _split(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return rpmvercmp(va, vb) or rpmvercmp(ra, rb)
+    return compare_evr(a, b, rpmvercmp)
