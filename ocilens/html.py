@@ -17,7 +17,7 @@ import pandas as pd
 
 from .units import human_bytes as human
 
-__all__ = ["esc", "printable", "HtmlDocument", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
+__all__ = ["esc", "printable", "HtmlDocument", "document", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
 
 CSS = """
 .ocilens{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;max-width:1200px}
@@ -99,6 +99,15 @@ def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
     """A two-column key/value table, escaped."""
     body = "".join(f"<tr><th>{esc(k)}</th><td class=\"mono\">{esc(v)}</td></tr>" for k, v in pairs)
     return f"<table>{body}</table>"
+
+
+def document(title: str, body: list[str], css: str = CSS) -> str:
+    """A whole self-contained page: escaped title, inline CSS, the body parts, the units footer."""
+    return "\n".join([
+        f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<style>{css}</style></head><body><div class=\"ocilens\">", f"<h1>{esc(title)}</h1>", *body,
+        '<p class="muted">Made by ocilens. Sizes in SI units (1 kB = 1000 B).</p></div></body></html>'])
 
 
 class HtmlDocument:

@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from . import plots
-from .html import CSS, HtmlDocument, esc, human, kv_table, pct, svg_of, table
+from .html import CSS, HtmlDocument, document, esc, human, kv_table, pct, svg_of, table
 from .tree import TREE_CSS, DIFF_LABELS, Tree, diff_entries, layers_html, tree_html
 
 if TYPE_CHECKING:
@@ -59,16 +59,11 @@ class Report(HtmlDocument):
     def html(self) -> str:
         """The whole document (built once)."""
         img = self.image
-        title = f"ocilens report: {img.reference}"
-        parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>",
-                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
-                 f"<style>{CSS}{TREE_CSS}</style></head><body><div class=\"ocilens\">",
-                 f"<h1>{esc(title)}</h1>", self._identity(), "<h2>Headline</h2>", image_cards(img),
-                 self._layers(), self._explore(), self._waste(), self._largest(), self._packages(), self._findings(), self._anomalies()]
+        parts = [self._identity(), "<h2>Headline</h2>", image_cards(img), self._layers(), self._explore(),
+                 self._waste(), self._largest(), self._packages(), self._findings(), self._anomalies()]
         if self.compare is not None:
             parts.append(self._diff())
-        parts.append('<p class="muted">Made by ocilens. Sizes in SI units (1 kB = 1000 B).</p></div></body></html>')
-        return "\n".join(parts)
+        return document(f"ocilens report: {img.reference}", parts, CSS + TREE_CSS)
 
     def _identity(self) -> str:
         img = self.image

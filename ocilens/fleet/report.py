@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..html import CSS, HtmlDocument, esc, human, pct, svg_of, table
+from ..html import CSS, HtmlDocument, document, esc, human, pct, svg_of, table
 from ..plots import _axes, _bytes_axis, _literal
 
 if TYPE_CHECKING:
@@ -175,13 +175,8 @@ class FleetReport(HtmlDocument):
     @cached_property
     def html(self) -> str:
         a = self.audit
-        title = f"ocilens fleet audit: {len(a.images):,} images"
-        parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>",
-                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
-                 f"<style>{CSS}</style></head><body><div class=\"ocilens\">", f"<h1>{esc(title)}</h1>",
-                 "<h2>Headline</h2>", fleet_cards(a), self.section()]
-        parts.append('<p class="muted">Made by ocilens. Sizes in SI units (1 kB = 1000 B).</p></div></body></html>')
-        return "\n".join(parts)
+        return document(f"ocilens fleet audit: {len(a.images):,} images",
+                        ["<h2>Headline</h2>", fleet_cards(a), self.section()])
 
     def section(self) -> str:
         """The fleet section alone (charts and tables), for embedding in another report."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .base import DbFiles, Package
+from .base import DbFiles, Package, read_records
 
 __all__ = ["INSTALLED", "read", "compare", "is_database", "parse"]
 
@@ -33,7 +33,7 @@ def parse(data: bytes) -> tuple[tuple[str, str, str | None, int | None, str | No
 
     def flush() -> None:
         if name:
-            out.append((name, version or "", arch, size, origin, tuple(files)))
+            out.append((name, version or "", arch, size, origin or name, tuple(files)))  # o: is the source
 
     for line in data.decode("utf-8", "surrogateescape").splitlines():
         if not line.strip():
@@ -63,13 +63,7 @@ def parse(data: bytes) -> tuple[tuple[str, str, str | None, int | None, str | No
 
 
 def read(db: DbFiles) -> list[Package]:
-    out: list[Package] = []
-    for path in INSTALLED:
-        if path in db:
-            for name, version, arch, size, origin, files in db.cached("apk", path, parse):
-                out.append(Package("apk", name, version, arch, path, files, installed_size=size,
-                                   source=origin or name))
-    return out
+    return read_records(db, "apk", INSTALLED, parse)
 
 
 # ------------------------------------------------------------------------------------------- versions

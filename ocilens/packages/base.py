@@ -72,6 +72,19 @@ class DbFiles:
         return hit
 
 
+def read_records(db: DbFiles, ecosystem: str, paths: tuple[str, ...],
+                 parse: Callable[[bytes], Any]) -> list["Package"]:
+    """Packages from single-file databases whose ``parse`` yields ``(name, version, arch, installed size,
+    source, files)`` records (apk's ``installed``, rpm's sqlite)."""
+    out: list[Package] = []
+    for path in paths:
+        if path in db:
+            for name, version, arch, size, source, files in db.cached(ecosystem, path, parse):
+                out.append(Package(ecosystem, name, version, arch, path, files, installed_size=size,
+                                   source=source))
+    return out
+
+
 def join(directory: str, rel: str) -> str:
     """``rel`` under ``directory``, normalized lexically (``..`` clamped at the root); absolute ``rel`` as is."""
     if rel.startswith("/"):

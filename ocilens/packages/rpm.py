@@ -17,7 +17,7 @@ import sqlite3
 import struct
 from typing import Any
 
-from .base import DbFiles, Package, compare_evr
+from .base import DbFiles, Package, read_records, compare_evr
 
 __all__ = ["DATABASES", "read", "parse_header", "parse_database", "compare", "rpmvercmp", "evr", "is_database"]
 
@@ -130,13 +130,7 @@ def parse_database(data: bytes) -> tuple[tuple[str, str, str | None, int | None,
 
 
 def read(db: DbFiles) -> list[Package]:
-    out: list[Package] = []
-    for path in DATABASES:
-        if path in db:
-            for name, version, arch, size, source, files in db.cached("rpm", path, parse_database):
-                out.append(Package("rpm", name, version, arch, path, files, installed_size=size,
-                                   source=source))
-    return out
+    return read_records(db, "rpm", DATABASES, parse_database)
 
 
 # ------------------------------------------------------------------------------------------- versions
