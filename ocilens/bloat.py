@@ -39,6 +39,7 @@ JUNK_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((k, re.compile(p)) f
     ("tmp", r"^/(tmp|var/tmp)/.+"),
     ("logs", r"^/var/log/.+\.(log|gz|[0-9])$"),
 ))
+_JUNK = re.compile("|".join(f"(?P<{kind}>{rx.pattern})" for kind, rx in JUNK_RULES))
 _PYC = re.compile(r"^(?P<dir>.*)/__pycache__/(?P<mod>[^/.]+)\.[^/]*\.pyc$")
 
 
@@ -152,18 +153,19 @@ class Bloat:
         files = self.image.files
         regular = files[files["type"] == "file"]  # one name per inode: hardlinked content counts once
         paths = regular["path"].tolist()
-        present = set(files["path"].tolist())
+        present: set[str] | None = None
+        match = _JUNK.match
         kinds: list[str | None] = []
         for p in paths:
-            kind = None
-            for name, rx in JUNK_RULES:
-                if rx.match(p):
-                    kind = name
-                    break
-            if kind is None:
-                m = _PYC.match(p)
-                if m and f"{m['dir']}/{m['mod']}.py" not in present:
-                    kind = "orphan_bytecode"
+            m = match(p)  # one pass for every rule: the first rule that matches names the kind
+            kind = m.lastgroup if m else None
+            if kind is None and "/__pycache__/" in p:
+                pyc = _PYC.match(p)
+                if pyc:
+                    if present is None:
+                        present = set(files["path"].tolist())
+                    if f"{pyc['dir']}/{pyc['mod']}.py" not in present:
+                        kind = "orphan_bytecode"
             kinds.append(kind)
         mask = [k is not None for k in kinds]
         out = regular.loc[mask, ["path", "size", "layer"]].copy()

@@ -144,7 +144,9 @@ def _assemble(member: _Member, scans: list[LayerScan], stacks: dict[tuple[str, .
     if twin is not None:
         for name in _CONTENT:
             img.__dict__[name] = getattr(twin, name)
-        img.bloat().__dict__["dive"] = twin.bloat().dive
+        mine, theirs = img.bloat(), twin.bloat()
+        for name in ("dive", "duplicates", "junk"):  # what the files alone decide
+            mine.__dict__[name] = getattr(theirs, name)
         stacks[stack] = stacks.pop(stack)  # most recently used last
     else:
         img.assembly  # noqa: B018 - errors here are this image's
