@@ -17,7 +17,7 @@ import pandas as pd
 
 from .units import human_bytes as human
 
-__all__ = ["esc", "printable", "HtmlDocument", "document", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
+__all__ = ["esc", "printable", "HtmlDocument", "document", "cards", "human", "pct", "table", "svg_of", "CSS", "kv_table"]
 
 CSS = """
 .ocilens{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;max-width:1200px}
@@ -99,6 +99,13 @@ def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
     """A two-column key/value table, escaped."""
     body = "".join(f"<tr><th>{esc(k)}</th><td class=\"mono\">{esc(v)}</td></tr>" for k, v in pairs)
     return f"<table>{body}</table>"
+
+
+def cards(items: Sequence[tuple[str, str, str]]) -> str:
+    """Headline cards: (label, value, note) each, escaped."""
+    return '<div class="cards">' + "".join(
+        f'<div class="card">{esc(k)}<b>{esc(v)}</b><span class="muted">{esc(note)}</span></div>'
+        for k, v, note in items) + "</div>"
 
 
 def document(title: str, body: list[str], css: str = CSS) -> str:

@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from . import plots
-from .html import CSS, HtmlDocument, document, esc, human, kv_table, pct, svg_of, table
+from .html import CSS, cards as html_cards, HtmlDocument, document, esc, human, kv_table, pct, svg_of, table
 from .tree import TREE_CSS, DIFF_LABELS, Tree, diff_entries, layers_html, tree_html
 
 if TYPE_CHECKING:
@@ -30,9 +30,7 @@ def image_cards(img: "Image") -> str:
         ("duplicates", human(s["duplicate_bytes"]), "savable, still visible"),
         ("junk", human(s["junk_bytes"]), "caches and leftovers, still visible"),
     ]
-    return '<div class="cards">' + "".join(
-        f'<div class="card">{esc(k)}<b>{esc(v)}</b><span class="muted">{esc(note)}</span></div>'
-        for k, v, note in cards) + "</div>"
+    return html_cards(cards)
 
 
 def layers_table(img: "Image") -> str:

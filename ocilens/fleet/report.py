@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..html import CSS, HtmlDocument, document, esc, human, pct, svg_of, table
+from ..html import CSS, cards as html_cards, HtmlDocument, document, esc, human, pct, svg_of, table
 from ..plots import _axes, _bytes_axis, _literal
 
 if TYPE_CHECKING:
@@ -125,9 +125,7 @@ def fleet_cards(audit: "FleetAudit") -> str:
         ("efficiency", pct(s["efficiency"]), "visible / shipped, over all images"),
         ("dive wasted", human(s["dive_wasted_bytes"]), "summed over the images, as dive counts"),
     ]
-    return '<div class="cards">' + "".join(
-        f'<div class="card">{esc(k)}<b>{esc(v)}</b><span class="muted">{esc(note)}</span></div>'
-        for k, v, note in cards) + "</div>"
+    return html_cards(cards)
 
 
 def _images_table(audit: "FleetAudit", limit: int | None) -> str:
