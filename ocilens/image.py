@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pandas as pd
 
@@ -21,6 +21,14 @@ from .manifest import ImageManifest, parse_json
 from .platform import Platform
 from .scan import LayerScan, scan_layer
 from .sources import Source, open_source
+
+if TYPE_CHECKING:  # annotations only; the explorer imports ipywidgets, so nothing here loads at run time
+    from .bloat import Bloat
+    from .diff import ImageDiff
+    from .explore import Explorer
+    from .extract import ExtractResult
+    from .plots import PlotAccessor
+    from .report import Report
 
 __all__ = ["Image", "load", "platforms", "sample_image", "SAMPLE_REF"]
 
@@ -356,14 +364,3 @@ def platforms(ref: str, **source_options: Any) -> list[Platform]:
 def sample_image(**kwargs: Any) -> Image:
     """The small image bundled with ocilens, whose layers show every event kind."""
     return load(SAMPLE_REF, **kwargs)
-
-
-from .bloat import Bloat  # noqa: E402  (annotations)
-from .diff import ImageDiff  # noqa: E402
-from .plots import PlotAccessor  # noqa: E402
-from .report import Report  # noqa: E402
-from .extract import ExtractResult  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:  # the explorer imports ipywidgets: only when asked for
-    from .explore import Explorer
