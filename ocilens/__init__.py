@@ -8,22 +8,11 @@
 
 from __future__ import annotations
 
-from . import errors, packages
+from . import errors
 from .errors import (AnalysisError, AuthenticationError, DigestMismatch, ExtractionError, ImageNotFound,
                      ImageReferenceError, IntegrityError, InvalidReference, LayerDecodeError, OcilensError,
                      RateLimited, RegistryError, RegistryNotFound, RegistryUnavailable, SizeMismatch,
-                     SourceError, SourceNotFound, UnsafeEntryError, UnsupportedImage)
-from .bloat import Bloat
-from .cache_cli import list_cache, prune_cache
-from .diff import ImageDiff
-from .dive import DiveNumbers
-from .errors import UsageError
-from .extract import ExtractResult
-from .gate import GateResult, check
-from .image import SAMPLE_REF, Image, load, platforms, sample_image
-from .platform import Platform
-from .reference import Reference, parse_reference
-from .report import Report
+                     SourceError, SourceNotFound, UnsafeEntryError, UnsupportedImage, UsageError)
 
 __version__ = "0.1.0"
 
@@ -38,21 +27,33 @@ __all__ = [
     "UnsafeEntryError", "ExtractionError", "AnalysisError",
 ]
 
-for _name in ("Image", "Bloat", "ImageDiff", "DiveNumbers", "GateResult", "Report", "ExtractResult", "Platform",
-              "Reference"):
-    globals()[_name].__module__ = "ocilens"
-
-_LAZY = {"audit": "fleet", "FleetAudit": "fleet", "FleetReport": "fleet"}
+# The rest of the public API is imported on first use, so ``import ocilens`` (and a CLI command) starts in
+# a few milliseconds: pandas, numpy, httpx and matplotlib load only when something needs them.
+_LAZY = {
+    "load": "image", "platforms": "image", "sample_image": "image", "Image": "image", "SAMPLE_REF": "image",
+    "check": "gate", "GateResult": "gate", "list_cache": "cache_cli", "prune_cache": "cache_cli",
+    "parse_reference": "reference", "Reference": "reference", "Platform": "platform",
+    "Bloat": "bloat", "ImageDiff": "diff", "DiveNumbers": "dive", "Report": "report", "ExtractResult": "extract",
+    "audit": "fleet", "FleetAudit": "fleet", "FleetReport": "fleet",
+}
+_SUBMODULES = ("packages",)
 
 
 def __getattr__(name: str) -> object:
-    """The fleet audit (and the HTTP client it needs) is imported on first use: ``import ocilens`` stays fast."""
-    if name in _LAZY:
-        import importlib
+    """Import the module that holds ``name`` on first use, and keep the value here."""
+    import importlib
 
+    if name in _SUBMODULES:
+        value: object = importlib.import_module(f".{name}", __name__)
+    elif name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         if isinstance(value, type):
             value.__module__ = "ocilens"
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ocilens' has no attribute {name!r}")
+    else:
+        raise AttributeError(f"module 'ocilens' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -18,36 +18,46 @@ Each path touched by a layer gets one event, from its state before and after the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .scan import LayerScan
 
-__all__ = ["Node", "Assembly", "assemble"]
+__all__ = ["Node", "Assembly", "EventLog", "assemble"]
 
 MAX_LINK_HOPS = 255  # securejoin's limit, which umoci applies
 
 
 class InodeTable:
-    """inode number -> (layer, entry index, path) of the regular-file entry that made it.
+    """inode number -> the regular-file node that made it, and the path its entry created.
 
-    Inode numbers are handed out densely, so a list holds them: a million files cost a million slots,
-    not a million dict entries and int keys.
+    Inode numbers are handed out densely, so lists hold them: a million files cost two million list
+    slots, no tuples and no dict entries. ``nodes[inode]``/``paths[inode]`` are the fast way in.
     """
 
-    __slots__ = ("_rows",)
+    __slots__ = ("nodes", "paths")
 
     def __init__(self) -> None:
-        self._rows: list[tuple[int, int, str] | None] = [None]
+        self.nodes: list["Node | None"] = [None]
+        self.paths: list[str | None] = [None]
 
-    def add(self, inode: int, row: tuple[int, int, str]) -> None:
-        rows = self._rows
-        while len(rows) <= inode:
-            rows.append(None)
-        rows[inode] = row
+    def add(self, inode: int, node: "Node", path: str) -> None:
+        nodes, paths = self.nodes, self.paths
+        while len(nodes) <= inode:
+            nodes.append(None)
+            paths.append(None)
+        nodes[inode] = node
+        paths[inode] = path
+
+    def layer(self, inode: int) -> int:
+        """The layer whose entry made ``inode``."""
+        return self.nodes[inode].layer  # type: ignore[union-attr]
 
     def get(self, inode: int, default: tuple[int, int, str] | None = None) -> tuple[int, int, str] | None:
-        row = self._rows[inode] if 0 < inode < len(self._rows) else None
-        return default if row is None else row
+        """``(layer, entry, path)`` of the entry that made ``inode``."""
+        node = self.nodes[inode] if 0 < inode < len(self.nodes) else None
+        if node is None:
+            return default
+        return node.layer, node.entry, self.paths[inode]  # type: ignore[return-value]
 
     def __getitem__(self, inode: int) -> tuple[int, int, str]:
         row = self.get(inode)
@@ -63,11 +73,10 @@ class Node:
     """One path's current version in the tree."""
 
     __slots__ = ("type", "size", "mode", "uid", "gid", "mtime", "linkname", "digest", "layer", "entry",
-                 "inode", "implicit", "link_group")
+                 "inode", "link_group")
 
     def __init__(self, type_: str, size: int, mode: int, uid: int, gid: int, mtime: int,
-                 linkname: str | None, digest: str | None, layer: int, entry: int, inode: int,
-                 implicit: bool = False) -> None:
+                 linkname: str | None, digest: str | None, layer: int, entry: int, inode: int) -> None:
         self.type = type_
         self.size = size
         self.mode = mode
@@ -79,8 +88,12 @@ class Node:
         self.layer = layer
         self.entry = entry  # index into the layer scan's entry columns; -1 for implicit directories
         self.inode = inode  # shared by hardlinked paths; 0 for non-files
-        self.implicit = implicit
         self.link_group = 0  # shared by hardlinked symlinks, devices and fifos (no bytes, so no inode)
+
+    @property
+    def implicit(self) -> bool:
+        """A directory no entry made: created because a path below it was (or the root)."""
+        return self.entry < 0
 
     def same_content(self, other: "Node") -> bool:
         """True when only metadata (mode, owner, mtime) differs between two versions of a path."""
@@ -95,15 +108,41 @@ class Node:
         return True
 
 
+class EventLog:
+    """The events as parallel columns: a million events cost seven list slots each, not a tuple each.
+    Iterating (or indexing) gives ``(layer, path, event, node, before, content_changed, cause)`` tuples."""
+
+    __slots__ = ("layer", "path", "event", "node", "before", "content_changed", "cause")
+
+    def __init__(self) -> None:
+        self.layer: list[int] = []
+        self.path: list[str] = []
+        self.event: list[str] = []
+        self.node: list[Node] = []  # the version the row describes (the removed one for whited_out)
+        self.before: list[Node | None] = []  # the version it replaced
+        self.content_changed: list[bool | None] = []
+        self.cause: list[str | None] = []
+
+    def columns(self) -> tuple[list, ...]:
+        return (self.layer, self.path, self.event, self.node, self.before, self.content_changed, self.cause)
+
+    def __len__(self) -> int:
+        return len(self.path)
+
+    def __iter__(self) -> Iterator[tuple]:
+        return zip(*self.columns())
+
+    def __getitem__(self, i: int) -> tuple:
+        return tuple(column[i] for column in self.columns())
+
+
 @dataclass
 class Assembly:
     """The result of folding: the final tree and the event and anomaly columns."""
 
     tree: dict[str, Node]
     children: dict[str, dict[str, None]]
-    # one Event tuple per event: (layer, path, kind, node, before, content_changed, cause), where node is
-    # the version the row describes (the removed one for whited_out) and before the version it replaced
-    events: list[tuple] = field(default_factory=list)
+    events: EventLog = field(default_factory=EventLog)
     inode_origin: InodeTable = field(default_factory=InodeTable)  # inode -> (layer, entry, path)
     # inode -> (layer that removed its last link, cause): the file versions that are not in the final tree
     fates: dict[int, tuple[int, str]] = field(default_factory=dict)
@@ -115,12 +154,11 @@ class Assembly:
         path its regular-file entry created, if it survives, else the first surviving name."""
         primary: dict[int, str] = {}
         others: dict[int, list[str]] = {}
-        origin = self.inode_origin
+        origin = self.inode_origin.nodes
         for path, node in self.tree.items():
             key = node.inode
             if key:
-                o = origin[key]
-                if o[2] == path and node.type == "f" and node.layer == o[0] and node.entry == o[1]:
+                if origin[key] is node:
                     primary[key] = path  # the common case: the file where its entry put it
                     continue
             else:
@@ -160,10 +198,13 @@ class _Folder:
     """Mutable state while folding layers one by one."""
 
     def __init__(self) -> None:
-        root = Node("d", 0, 0o755, 0, 0, 0, None, None, -1, -1, 0, implicit=True)
+        root = Node("d", 0, 0o755, 0, 0, 0, None, None, -1, -1, 0)
         self.tree: dict[str, Node] = {"/": root}
         self.children: dict[str, dict[str, None]] = {"/": {}}
-        self.ev: list[tuple] = []
+        self.ev = EventLog()
+        # 0, 1, 2, ...: entry and inode numbers taken from here share one int object per value, which a
+        # million nodes notice (32 bytes per int above 256)
+        self.numbers: list[int] = list(range(1024))
         self.anomalies: list[tuple[int, str, str, str]] = []
         self.next_inode = 1
         self.inode_origin = InodeTable()
@@ -267,7 +308,7 @@ class _Folder:
             return node.type == "d"
         if not self._ensure_parents(parent):
             return False
-        self._insert(parent, Node("d", 0, 0o755, 0, 0, 0, None, None, self.layer, -1, 0, implicit=True))
+        self._insert(parent, Node("d", 0, 0o755, 0, 0, 0, None, None, self.layer, -1, 0))
         return True
 
     # -- one layer ----------------------------------------------------------------------------
@@ -293,23 +334,37 @@ class _Folder:
         paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
         uids, gids, mtimes, linknames, digests = scan.uids, scan.gids, scan.mtimes, scan.linknames, scan.digests
         tree = self.tree
+        children, touched, links, origin = self.children, self.touched, self.links, self.inode_origin
+        origin_nodes, origin_paths = origin.nodes, origin.paths
+        numbers = self.numbers
         for i in range(len(paths)):
-            path = self.resolve(paths[i])
-            if path is None:
-                anomalies.append((layer, paths[i], "symlink_loop", "too many symlinks in the parent path; skipped"))
-                continue
-            if path == "/":
-                if types[i] == "d":  # the root entry ("./") sets the root's attributes, as umoci applies them
-                    tree["/"] = Node("d", 0, modes[i], uids[i], gids[i], mtimes[i], None, None, layer, i, 0)
-                else:
-                    anomalies.append((layer, paths[i], "root_not_directory", "an entry tries to replace the root "
-                                      "directory with a non-directory; skipped"))
-                continue
-            if not self._ensure_parents(path):
-                anomalies.append((layer, paths[i], "parent_not_directory",
-                                  "a parent is not a directory, so no runtime can apply this entry; skipped"))
-                continue
+            path = paths[i]
+            cut = path.rfind("/")
+            parent = path[:cut] if cut > 0 else "/"
+            pnode = tree.get(parent)
+            if pnode is None or pnode.type != "d" or path == "/":
+                # The parent is missing, is a symlink or a file, or this is the root: the general rules.
+                path = self.resolve(path)
+                if path is None:
+                    anomalies.append((layer, paths[i], "symlink_loop", "too many symlinks in the parent path; "
+                                      "skipped"))
+                    continue
+                if path == "/":
+                    if types[i] == "d":  # the root entry ("./") sets the root's attributes, as umoci applies them
+                        tree["/"] = Node("d", 0, modes[i], uids[i], gids[i], mtimes[i], None, None, layer, i, 0)
+                    else:
+                        anomalies.append((layer, paths[i], "root_not_directory", "an entry tries to replace the "
+                                          "root directory with a non-directory; skipped"))
+                    continue
+                if not self._ensure_parents(path):
+                    anomalies.append((layer, paths[i], "parent_not_directory",
+                                      "a parent is not a directory, so no runtime can apply this entry; skipped"))
+                    continue
+                parent = _parent(path)
             t = types[i]
+            if i >= len(numbers):
+                numbers.extend(range(len(numbers), 2 * i + 1024))
+            entry = numbers[i]
             size = sizes[i]
             digest = digests[i]
             linkname = linknames[i]
@@ -317,7 +372,8 @@ class _Folder:
             if t == "f":
                 inode = self.next_inode
                 self.next_inode += 1
-                self.inode_origin.add(inode, (layer, i, path))
+                if inode < len(numbers):
+                    inode = numbers[inode]  # one int object for entry and inode numbers alike
             mode, uid, gid, mtime = modes[i], uids[i], gids[i], mtimes[i]
             group = 0
             if t == "h":
@@ -346,8 +402,15 @@ class _Folder:
             if path in seen:
                 anomalies.append((layer, path, "duplicate_path", "the layer holds this path twice; the last one wins"))
             seen.add(path)
-            new = Node(t, size, mode, uid, gid, mtime, linkname, digest, layer, i, inode)
-            new.link_group = group
+            new = Node(t, size, mode, uid, gid, mtime, linkname, digest, layer, entry, inode)
+            if group:
+                new.link_group = group
+            if t == "f":
+                if inode == len(origin_nodes):  # always, as inodes are handed out in order
+                    origin_nodes.append(new)
+                    origin_paths.append(path)
+                else:
+                    origin.add(inode, new, path)
             old = tree.get(path)
             if old is not None:
                 if old.type == "d" and t == "d":
@@ -357,11 +420,28 @@ class _Folder:
                 self.replacing = (path, new)
                 self._remove(path, "replaced")
                 self.replacing = None
-            self._insert(path, new)
+                self._insert(path, new)
+                continue
+            # _insert, inlined for the common case: a new path under an existing directory
+            if path not in touched:
+                touched[path] = (None, None)
+            if inode:
+                if inode == len(links):
+                    links.append(1)  # a new file's first name
+                else:
+                    while len(links) <= inode:
+                        links.append(0)
+                    links[inode] += 1
+            tree[path] = new
+            children[parent][path] = None
+            if t == "d" and path not in children:
+                children[path] = {}
         self._emit(layer)
 
     def _emit(self, layer: int) -> None:
-        append = self.ev.append
+        ev = self.ev
+        add_layer, add_path, add_kind, add_node = ev.layer.append, ev.path.append, ev.event.append, ev.node.append
+        add_before, add_changed, add_cause = ev.before.append, ev.content_changed.append, ev.cause.append
         tree = self.tree
         for path, (before, cause) in self.touched.items():
             node = tree.get(path)
@@ -378,9 +458,13 @@ class _Folder:
                 if fate is not None and fate == (layer, "deleted_later"):
                     # removed by a whiteout or opaque marker, then re-added by the same layer
                     self.fates[before.inode] = (layer, "metadata_only" if before.same_content(after) else "overwritten")
-            append((layer, path, kind, row, before,
-                    before.same_content(after) is False if kind == "overwritten" else None,
-                    cause if kind == "whited_out" else None))
+            add_layer(layer)
+            add_path(path)
+            add_kind(kind)
+            add_node(row)
+            add_before(before)
+            add_changed(before.same_content(after) is False if kind == "overwritten" else None)
+            add_cause(cause if kind == "whited_out" else None)
 
 
 def assemble(scans: list[LayerScan]) -> Assembly:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .assemble import Assembly
+from .assemble import Assembly, Node
 from .manifest import Descriptor
 from .scan import TYPE_NAMES, LayerScan
 
@@ -47,20 +47,24 @@ def _ints(values: Sequence[int], dtype: str) -> pd.api.extensions.ExtensionArray
     return pd.array(np.asarray(values, dtype="int64"), dtype=dtype)
 
 
+def _implicit(nodes: Sequence[Node]) -> np.ndarray:
+    """Which nodes no entry made (their entry number is -1)."""
+    return np.fromiter((x.entry for x in nodes), dtype=np.int64, count=len(nodes)) < 0
+
+
 def events_frame(asm: Assembly) -> pd.DataFrame:
     """One row per path per layer that touched it (columns as in DESIGN.md, plus ``implicit``).
 
     Columns are built one at a time from the event tuples and the nodes they hold, so only one temporary
     list of a million values is alive at once.
     """
-    rows = asm.events
-    n = len(rows)
-    nodes = [r[3] for r in rows]
-    befores = [r[4] for r in rows]
+    ev = asm.events
+    n = len(ev)
+    nodes, befores = ev.node, ev.before
     df = pd.DataFrame({
-        "layer": _ints([r[0] for r in rows], "Int16"),
-        "path": pd.array([r[1] for r in rows], dtype="string"),
-        "event": pd.Categorical.from_codes(np.fromiter((_EVENT_INDEX[r[2]] for r in rows), dtype=np.int8,
+        "layer": _ints(ev.layer, "Int16"),
+        "path": pd.array(ev.path, dtype="string"),
+        "event": pd.Categorical.from_codes(np.fromiter(map(_EVENT_INDEX.__getitem__, ev.event), dtype=np.int8,
                                                        count=n), dtype=_EVENT_DTYPE),
         "type": _types([x.type for x in nodes]),
         "size": _ints([x.size for x in nodes], "Int64"),
@@ -72,9 +76,9 @@ def events_frame(asm: Assembly) -> pd.DataFrame:
         "digest": pd.array([x.digest for x in nodes], dtype="string"),
         "prev_layer": pd.array([None if b is None else b.layer for b in befores], dtype="Int16"),
         "prev_size": pd.array([None if b is None else b.size for b in befores], dtype="Int64"),
-        "content_changed": pd.array([r[5] for r in rows], dtype="boolean"),
-        "cause": pd.Categorical([r[6] for r in rows], dtype=_CAUSE_DTYPE),
-        "implicit": np.fromiter((x.implicit for x in nodes), dtype=bool, count=n),
+        "content_changed": pd.array(ev.content_changed, dtype="boolean"),
+        "cause": pd.Categorical(ev.cause, dtype=_CAUSE_DTYPE),
+        "implicit": _implicit(nodes),
     })
     return df
 
@@ -105,7 +109,7 @@ def files_frame(asm: Assembly) -> pd.DataFrame:
         "linkname": pd.array(links, dtype="string"),
         "digest": pd.array([n.digest for n in nodes], dtype="string"),
         "layer": _ints([n.layer for n in nodes], "Int16"),
-        "implicit": np.fromiter((n.implicit for n in nodes), dtype=bool, count=len(nodes)),
+        "implicit": _implicit(nodes),
     })
     return df
 
@@ -148,19 +152,21 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
         shipped[i] = sum(s for s, t in zip(scan.sizes, scan.types) if t == "f")
     visible = [0] * n
     seen_inodes: set[int] = set()
+    origin = asm.inode_origin.nodes
     for node in asm.tree.values():
         if node.inode and node.inode not in seen_inodes:
             seen_inodes.add(node.inode)
-            origin_layer = asm.inode_origin[node.inode][0]
-            visible[origin_layer] += node.size
+            visible[origin[node.inode].layer] += node.size
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
     history = list(config.get("history") or [])
     aligned = align_history(history, n)
     by_layer = {layer: history[k] for k, layer in enumerate(aligned) if layer is not None}
 
     counts = events.groupby(["layer", "event"], observed=False).size().unstack(fill_value=0)
-    regular = events[events["type"] == "file"]
+    # three columns of the regular-file rows, not a copy of the whole events table (a million rows)
+    regular = events.loc[events["type"] == "file", ["layer", "event", "size"]]
     nbytes = regular.groupby(["layer", "event"], observed=False)["size"].sum().unstack(fill_value=0)
+    del regular
     df = pd.DataFrame({
         "layer": pd.array(range(n), dtype="Int16"),
         "digest": pd.array([d.digest for d in descriptors], dtype="string"),

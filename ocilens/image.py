@@ -11,9 +11,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import pandas as pd
-
-from . import frames
 from .assemble import Assembly, assemble
 from .cache import FrameCache, ScanCache, frames_key
 from .errors import DigestMismatch, UnsupportedImage
@@ -23,6 +20,8 @@ from .scan import LayerScan, scan_layer
 from .sources import Source, open_source
 
 if TYPE_CHECKING:  # annotations only; the explorer imports ipywidgets, so nothing here loads at run time
+    import pandas as pd
+
     from .bloat import Bloat
     from .diff import ImageDiff
     from .explore import Explorer
@@ -41,6 +40,30 @@ SAMPLE_REF = f"oci:{SAMPLE_DIR}:sample"
 #: pickle would cost more to write on every cold load than assembling saves).
 CACHED_FRAMES = ("events", "files", "layers", "anomalies")
 FRAME_CACHE_MAX_ROWS = 300_000
+
+
+def _frames() -> Any:
+    """The frame builders (and pandas with them), imported when a frame is first asked for: ``import
+    ocilens`` and the layer scans do not need them."""
+    from . import frames
+
+    return frames
+
+
+def warm_imports() -> None:
+    """Import pandas (a quarter of a second of byte code) in a thread of its own while layers are read, so
+    the first frame does not wait for it. Python's import locks make a concurrent import safe."""
+    import sys
+    import threading
+
+    def run() -> None:
+        try:
+            _frames()
+        except BaseException:  # noqa: BLE001 - the import that needs it raises it again, in its own thread
+            pass
+
+    if "pandas" not in sys.modules:
+        threading.Thread(target=run, name="ocilens-import").start()
 
 
 def analysis_frame(func: Callable[["Image"], pd.DataFrame]) -> property:
@@ -122,7 +145,7 @@ class Image:
         from .packages import add_package_columns
 
         with gc_paused():
-            return add_package_columns(self, frames.events_frame(self.assembly), "events")
+            return add_package_columns(self, _frames().events_frame(self.assembly), "events")
 
     @analysis_frame
     def files(self) -> pd.DataFrame:
@@ -131,7 +154,7 @@ class Image:
         from .packages import add_package_columns
 
         with gc_paused():
-            return add_package_columns(self, frames.files_frame(self.assembly), "files")
+            return add_package_columns(self, _frames().files_frame(self.assembly), "files")
 
     @cached_property
     def packages(self) -> pd.DataFrame:
@@ -145,17 +168,17 @@ class Image:
     @analysis_frame
     def layers(self) -> pd.DataFrame:
         """One row per layer: digest, sizes, event counts and bytes, waste, ``created_by``."""
-        return frames.layers_frame(self.assembly, self.scans, self.manifest.layers, self.config, self.events)
+        return _frames().layers_frame(self.assembly, self.scans, self.manifest.layers, self.config, self.events)
 
     @cached_property
     def history(self) -> pd.DataFrame:
         """The config's history rows, empty-layer rows included, each with the layer it made."""
-        return frames.history_frame(self.config, len(self.scans))
+        return _frames().history_frame(self.config, len(self.scans))
 
     @analysis_frame
     def anomalies(self) -> pd.DataFrame:
         """Entries that are unsafe, invalid or ambiguous (escaping names, bad links, duplicates...)."""
-        return frames.anomalies_frame(self.assembly)
+        return _frames().anomalies_frame(self.assembly)
 
     @property
     def plot(self) -> "PlotAccessor":
@@ -309,6 +332,7 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
     """
     from .progress import make_progress
 
+    warm_imports()
     plat = Platform.parse(platform) if platform is not None else None
     progress = make_progress(progress)
     try:

@@ -95,7 +95,7 @@ class LayerScan:
     mtimes: list[int] = field(default_factory=list)
     linknames: list[str | None] = field(default_factory=list)
     digests: list[str | None] = field(default_factory=list)
-    ordinals: list[int] = field(default_factory=list)  # member number in the tar, for extraction
+    ordinals: list[int] | range = field(default_factory=list)  # member number in the tar, for extraction
     devices: dict[int, tuple[int, int]] = field(default_factory=dict)  # entry index -> (major, minor)
     xattrs: dict[int, dict[str, bytes]] = field(default_factory=dict)  # entry index -> xattrs
     whiteouts: list[tuple[str, int]] = field(default_factory=list)  # (removed path, ordinal)
@@ -179,18 +179,26 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
     paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
     uids, gids, mtimes, linknames = scan.uids, scan.gids, scan.mtimes, scan.linknames
     digests, ordinals, anomalies = scan.digests, scan.ordinals, scan.anomalies
-    intern = {}.setdefault
+    type_codes = _TYPE_CODES
+    data_digest = reader.data_digest
     ordinal = -1
     for h in reader:
         ordinal += 1
-        path, escaped = normalize_path(h.name)
-        if escaped or h.name.startswith(b"/"):
-            anomalies.append((path, "unsafe_path",
-                              f"member name {h.name!r} {'climbs above' if escaped else 'is absolute, outside'} "
-                              f"the layer root; placed at {path}"))
-        base = path.rpartition("/")[2]
+        name = h.name
+        s = name.decode("utf-8", "surrogateescape")
+        if s.startswith("./"):
+            s = s[2:]
+        if "/." not in s and "//" not in s and not s.startswith(("/", ".")):  # normalize_path's common case
+            path = "/" + (s[:-1] if s.endswith("/") else s)
+        else:
+            path, escaped = normalize_path(s)
+            if escaped or name.startswith(b"/"):
+                anomalies.append((path, "unsafe_path",
+                                  f"member name {name!r} {'climbs above' if escaped else 'is absolute, outside'} "
+                                  f"the layer root; placed at {path}"))
+        parent, _, base = path.rpartition("/")
         if base.startswith(WH_PREFIX):
-            parent = path.rpartition("/")[0] or "/"
+            parent = parent or "/"
             if base == OPAQUE:
                 scan.opaques.append((parent, ordinal))
             elif base.startswith(META_PREFIX):
@@ -201,29 +209,29 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
                 target = parent.rstrip("/") + "/" + base[len(WH_PREFIX):]
                 scan.whiteouts.append((target, ordinal))
             continue
-        code = _TYPE_CODES.get(h.type)
+        code = type_codes.get(h.type)
         if code is None:
             anomalies.append((path, "unknown_type", f"tar type {chr(h.type)!r} read as a regular file"))
             code = "f"
         i = len(paths)
         paths.append(path)
         types.append(code)
-        modes.append(intern(h.mode, h.mode))  # one int object per distinct value: a million entries
-        # share a handful of modes and mtimes
-        uids.append(h.uid)
+        modes.append(h.mode)  # the reader hands out one int object per distinct value: a million
+        uids.append(h.uid)  # entries share a handful of modes, owners and mtimes
         gids.append(h.gid)
-        mtimes.append(intern(h.mtime, h.mtime))
+        mtimes.append(h.mtime)
         ordinals.append(ordinal)
         if code == "f":
-            sizes.append(h.size)
-            if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and h.size <= CAPTURE_MAX \
+            size = h.size
+            sizes.append(size)
+            linknames.append(None)
+            if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and size <= CAPTURE_MAX \
                     and CAPTURE.search(path):
                 data = reader.read_bytes()
                 scan.captured[i] = data
                 digests.append(hashlib.sha256(data).hexdigest())
             else:
-                digests.append(reader.data_digest() if h.size else EMPTY_SHA256)
-            linknames.append(None)
+                digests.append(data_digest() if size else EMPTY_SHA256)
         else:
             sizes.append(0)
             digests.append(None)
@@ -250,3 +258,5 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
         if h.xattrs:
             scan.xattrs[i] = h.xattrs
     scan.members = ordinal + 1
+    if len(paths) == scan.members:  # no markers: member numbers are the entry numbers, and a range holds them
+        scan.ordinals = range(scan.members)

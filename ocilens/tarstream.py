@@ -21,6 +21,9 @@ _ZERO_BLOCK = bytes(BLOCK)
 # name mode uid gid size mtime chksum typeflag linkname magic version uname gname devmajor devminor prefix
 _HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s6s2s32s32s8s8s155s12x")
 _NO_DATA = frozenset(b"123456")  # links, devices, directories, fifos: no data whatever the size field says
+# the leading fields of a header, as far as the magic: what the fast path of ``TarReader.__iter__`` reads
+_FAST_HEADER = struct.Struct("100s8s8s8s12s12s8sB100s6s")
+_SLOW_TYPES = frozenset(b"LKxg34")  # meta records and devices: parsed by ``TarReader.next``
 
 
 class TarHeader:
@@ -314,8 +317,63 @@ class TarReader:
                          offset)
 
     def __iter__(self) -> Iterator[TarHeader]:
-        while True:
+        """Every member's header. Plain ustar/GNU headers (nearly all of them) are parsed here inline, with
+        their numeric fields memoized; anything else (long names, PAX, devices, odd numbers or checksums,
+        the end of the buffer or archive) goes through ``next()``, which starts from the same place."""
+        unpack = _FAST_HEADER.unpack_from
+        adler32 = zlib.adler32
+        # raw octal field -> value: modes, owners, mtimes and small sizes repeat (and one int object each
+        # serves them all)
+        numbers: dict[bytes, int] = {}
+        modes: dict[bytes, int] = {}
+        while not self.finished:
+            if self._remaining or self._padding:
+                self._skip_rest()
+            buf, pos = self._buf, self._pos
+            if len(buf) - pos >= BLOCK and not self._global_pax:
+                block = buf[pos : pos + BLOCK]
+                (name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, typeflag, f_link, magic) = unpack(block)
+                if typeflag not in _SLOW_TYPES and not (magic == b"ustar\x00" and block[345]):
+                    try:
+                        size = numbers.get(f_size)
+                        if size is None:
+                            size = _memo(numbers, f_size)
+                        stored = int(f_chk.rstrip(b"\x00 ") or b"0", 8)
+                        mode = modes.get(f_mode)
+                        if mode is None:
+                            mode = _memo(modes, f_mode, 0o7777)
+                        uid = numbers.get(f_uid)
+                        if uid is None:
+                            uid = _memo(numbers, f_uid)
+                        gid = numbers.get(f_gid)
+                        if gid is None:
+                            gid = _memo(numbers, f_gid)
+                        mtime = numbers.get(f_mtime)
+                        if mtime is None:
+                            mtime = _memo(numbers, f_mtime)
+                    except ValueError:
+                        size = -1
+                    # adler32's low half is 1 + the byte sum mod 65521: exact while fewer than 256 bytes are set
+                    if size >= 0 and stored == ((adler32(block) & 0xFFFF) - 1 - sum(f_chk) + 256) % 65521 \
+                            and block.count(0) > BLOCK - 256:
+                        if typeflag in _NO_DATA:
+                            self._remaining = self._padding = 0
+                        else:
+                            self._remaining = size
+                            self._padding = -size % BLOCK
+                        self._pos = pos + BLOCK
+                        yield TarHeader(name.split(b"\x00", 1)[0], f_link.split(b"\x00", 1)[0], typeflag,
+                                        size if typeflag not in _NO_DATA else 0, mode, uid, gid, mtime,
+                                        0, 0, None, self._offset + pos)
+                        continue
             h = self.next()
             if h is None:
                 return
             yield h
+
+
+def _memo(numbers: dict[bytes, int], field: bytes, mask: int = -1) -> int:
+    value = int(field.rstrip(b"\x00 ") or b"0", 8) & mask
+    if len(numbers) < 4096:
+        numbers[field] = value
+    return value
