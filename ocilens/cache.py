@@ -55,8 +55,8 @@ class AtomicBlobWriter:
         self.file.write(data)
 
     def commit(self) -> Path:
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        # No fsync: every reader re-verifies what it reads (blobs by digest, pickles by unpickling), so the
+        # torn file a power loss might leave is found and dropped; waiting for the disk would buy nothing.
         self.file.close()
         os.replace(self.tmp, self.final)
         return self.final

@@ -88,7 +88,7 @@ def files_frame(asm: Assembly) -> pd.DataFrame:
     tree = asm.tree
     paths = sorted(tree)
     paths.remove("/")
-    nodes = [tree[p] for p in paths]
+    nodes = list(map(tree.__getitem__, paths))
     types = [n.type for n in nodes]
     links = [n.linkname for n in nodes]
     primary = asm.link_primaries()

@@ -302,8 +302,11 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
                 scans[i] = run(i)
         else:
             with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ocilens-scan") as pool:
-                for i, scan in zip(todo, pool.map(run, todo)):
-                    scans[i] = scan
+                # largest blobs first, so that no big layer starts last and runs alone at the end; results
+                # (and the first failure) are taken in layer order
+                started = {i: pool.submit(run, i) for i in sorted(todo, key=lambda i: -descs[i].size)}
+                for i in todo:
+                    scans[i] = started[i].result()
     return scans  # type: ignore[return-value]
 
 

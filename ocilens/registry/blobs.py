@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Callable, Iterator
 
 import httpx
@@ -35,7 +36,8 @@ class ResumableBody:
         self._progress = progress
         self._resp: httpx.Response | None = None
         self._chunks: Iterator[bytes] | None = None
-        self._buf = bytearray()
+        self._parts: deque[bytes] = deque()  # received, not yet read: kept as chunks, joined once per read
+        self._buffered = 0
         self._received = 0
         self._skip = 0
         self._resumes = 0
@@ -133,7 +135,8 @@ class ResumableBody:
             if not chunk:
                 return
         self._received += len(chunk)
-        self._buf += chunk
+        self._parts.append(chunk)
+        self._buffered += len(chunk)
         if self._progress is not None:
             self._progress("download", digest=self._digest, done=self._received, total=self._size)
 
@@ -142,14 +145,24 @@ class ResumableBody:
         if n is None or n < 0:
             while not self._eof:
                 self._fill()
-            out = bytes(self._buf)
-            self._buf.clear()
-            return out
-        while len(self._buf) < n and not self._eof:
+            n = self._buffered
+        while self._buffered < n and not self._eof:
             self._fill()
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
+        parts = self._parts
+        if len(parts) == 1 and len(parts[0]) <= n:  # the network's chunk as it came: no copy
+            self._buffered = 0
+            return parts.popleft()
+        out = []
+        want = min(n, self._buffered)
+        self._buffered -= want
+        while want:
+            part = parts.popleft()
+            if len(part) > want:
+                parts.appendleft(part[want:])
+                part = part[:want]
+            out.append(part)
+            want -= len(part)
+        return b"".join(out)
 
     def close(self) -> None:
         self._drop_response()
