@@ -46,6 +46,8 @@ WORK = inputs.WORK
 TMP = WORK / "tmp"
 PY = sys.executable
 OURS = str(HERE / "_ours.py")
+FLOOR = str(HERE / "_floor.py")
+CORES = os.cpu_count() or 1
 REPO_NAME = "bench/large"
 FLEET_KEYS = ["fleet10", "fleet40", "fleet2x"]  # the registry repositories, and the case keys
 FLEET_WORKERS = 2  # fixed, so that the fleet rows (4 vs 8 layers in 2-process waves) mean the same anywhere
@@ -206,6 +208,7 @@ class Case:
     cleanup: Callable[[], None] | None = None     # after each run, untimed
     env: dict[str, str] = field(default_factory=dict)
     ours: bool = False                            # prints a JSON line (see _ours.py)
+    reports: bool = False                         # prints a JSON line, not ocilens (see _floor.py)
     ok: tuple[int, ...] = (0,)
     check: Callable[[], str | None] | None = None  # after a run: an error message, or None
     na_prefix: str = ""                           # how a failure is shown
@@ -266,13 +269,13 @@ def measure(case: Case) -> None:
     elif case.check:
         problem = case.check()
     info: dict = {}
-    if problem is None and case.ours:
+    if problem is None and (case.ours or case.reports):
         try:
             info = json.loads(out.read_text().strip().splitlines()[-1])
         except (ValueError, IndexError):
             problem = "no JSON result line"
         want = CODE_ENV.get("OCILENS_BENCH_CODE")
-        if not problem and want and not str(info.get("module", "")).startswith(want):
+        if not problem and case.ours and want and not str(info.get("module", "")).startswith(want):
             problem = f"imported {info.get('module')}, not the snapshot under {want}"
     if problem:
         case.error = f"{case.na_prefix}{problem}"
@@ -338,6 +341,15 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
             Case("dive-docker", "dive (docker-archive)",
                  lambda: ["dive", "--source", "docker-archive", str(large.docker_archive), "--json",
                           str(dive_json)], env={"CI": "true"}, ok=(0, 1), check=dive_check),
+        ]
+        # the floor: the C work a verified analysis cannot skip (see _floor.py), one thread, no parsing
+        cases += [
+            Case("floor-gzip", "floor: read + sha256 blob + inflate + sha256 tar + sha256 contents, gzip (1 thread)",
+                 lambda: [PY, FLOOR, "gzip", *gz], reports=True),
+            Case("floor-zstd", "floor: the same, zstd (1 thread)", lambda: [PY, FLOOR, "zstd", *zs], reports=True),
+            Case("floor-tar", "floor: read + sha256 layer tar + sha256 contents, docker-archive (1 thread)",
+                 lambda: [PY, FLOOR, "tar", str(large.docker_archive)], reports=True),
+            Case("pandas", "python -c 'import pandas' (the frames need it)", lambda: [PY, "-c", "import pandas"]),
         ]
         tar_root = scratch / "tar-root"
         cases.append(Case("tar", "tar -xzf (layers in order)",
@@ -406,7 +418,7 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
     return cases
 
 
-ALL_KEYS = ["gzip", "zstd", "dive-oci", "dive-docker", "tar", "skopeo", "umoci", "cold-gzip", "cold-zstd",
+ALL_KEYS = ["gzip", "zstd", "dive-oci", "dive-docker", "floor-gzip", "floor-zstd", "floor-tar", "pandas", "tar", "skopeo", "umoci", "cold-gzip", "cold-zstd",
             "cold-ociarchive", "cold-docker", "warm", "pull", "extract", "many-big", "many-small", *FLEET_KEYS,
             "import", "python"]
 
@@ -535,6 +547,17 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
     def inproc(key: str) -> Callable[[], float | None]:
         return lambda: in_process(key)
 
+    def best(floor: str) -> Callable[[], float | None]:
+        """The least wall time of a verified cold analysis on this machine: start-up, plus the floor's CPU
+        and pandas' import spread over every core, with no parsing, tables or idle core at all."""
+        def f() -> float | None:
+            c, py, pd_ = cases.get(floor), med("python")(), med("pandas")()
+            work = c.info("cpu") if c is not None else None
+            if work is None or py is None or pd_ is None:
+                return None
+            return py + (work + max(pd_ - py, 0.0)) / CORES
+        return f
+
     def entries_per_s() -> float | None:
         c = cases.get("many-big")
         if c is None or c.median is None:
@@ -580,6 +603,17 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         Target("python start-up + import ocilens, s", med("import"), 0.5, "le", " s"),
         Target("fleet: 40 tags / 10 tags, same 4 layers (time follows distinct layers, not images)",
                ratio(med("fleet40"), med("fleet10")), 1.3),
+        Target(f"floor: best possible cold gzip / gzip -dc ({CORES} cores; see the floor rows)",
+               ratio(best("floor-gzip"), med("gzip")), None),
+        Target("floor: best possible cold gzip / dive(oci-archive)", ratio(best("floor-gzip"), med("dive-oci")), None),
+        Target("floor: best possible cold zstd / zstd -dc", ratio(best("floor-zstd"), med("zstd")), None),
+        Target("floor: best possible docker-archive / dive", ratio(best("floor-tar"), med("dive-docker")), None),
+        Target("floor: best possible warm / cold gzip (start-up + import pandas)", ratio(med("pandas"),
+                                                                                       med("cold-gzip")), None),
+        Target("floor: cold gzip / its best possible (1.0 = nothing left but the floor)",
+               ratio(med("cold-gzip"), best("floor-gzip")), None),
+        Target("floor: cold zstd / its best possible", ratio(med("cold-zstd"), best("floor-zstd")), None),
+        Target("floor: docker-archive / its best possible", ratio(med("cold-docker"), best("floor-tar")), None),
         Target("context: dive(oci-archive) / gzip -dc", ratio(med("dive-oci"), med("gzip")), None),
         Target("context: zstd -dc / gzip -dc", ratio(med("zstd"), med("gzip")), None),
         Target("context: cold oci-archive / cold layout (gzip)", ratio(med("cold-ociarchive"), med("cold-gzip")),
@@ -651,6 +685,9 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
                              + (f", {i['events']:,} events" if "events" in i else ""))
             elif "import" in i and "audit" not in i:
                 notes.append(f"import alone {i['import']:.3f} s")
+        if c.reports and c.samples and c.info("cpu") is not None:
+            notes.append(f"the work itself: {c.info('cpu'):.2f} s of CPU (median; imports excluded), "
+                         f"{c.info('cpu') / CORES:.2f} s spread over {CORES} cores")
         if c.error:
             notes.append(f"a later run failed: {c.error}")
         lines.append(f"| {c.label} | {fmt_s(c.median)} | {runs} | {fmt_s(c.cpu)} | {c.rss:.0f} | {'; '.join(notes)} |")

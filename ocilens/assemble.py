@@ -132,7 +132,9 @@ class EventLog:
     def __iter__(self) -> Iterator[tuple]:
         return zip(*self.columns())
 
-    def __getitem__(self, i: int) -> tuple:
+    def __getitem__(self, i: int | slice) -> tuple | list[tuple]:
+        if isinstance(i, slice):
+            return list(zip(*(column[i] for column in self.columns())))
         return tuple(column[i] for column in self.columns())
 
 

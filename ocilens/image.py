@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +20,8 @@ from .scan import LayerScan, scan_layer
 from .sources import Source, open_source
 
 if TYPE_CHECKING:  # annotations only; the explorer imports ipywidgets, so nothing here loads at run time
+    import threading
+
     import pandas as pd
 
     from .bloat import Bloat
@@ -50,9 +52,10 @@ def _frames() -> Any:
     return frames
 
 
-def warm_imports() -> None:
-    """Import pandas (a quarter of a second of byte code) in a thread of its own while layers are read, so
-    the first frame does not wait for it. Python's import locks make a concurrent import safe."""
+def warm_imports() -> "threading.Thread | None":
+    """Start importing pandas (a quarter of a second of byte code) in a thread of its own, to overlap the
+    reading of the layers; the caller joins it before anything else may import pandas, since two threads
+    importing one package at once can see it half-initialized."""
     import sys
     import threading
 
@@ -62,8 +65,11 @@ def warm_imports() -> None:
         except BaseException:  # noqa: BLE001 - the import that needs it raises it again, in its own thread
             pass
 
-    if "pandas" not in sys.modules:
-        threading.Thread(target=run, name="ocilens-import").start()
+    if "pandas" in sys.modules:
+        return None
+    thread = threading.Thread(target=run, name="ocilens-import")
+    thread.start()
+    return thread
 
 
 def analysis_frame(func: Callable[["Image"], pd.DataFrame]) -> property:
@@ -305,6 +311,16 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
                 # largest blobs first, so that no big layer starts last and runs alone at the end; results
                 # (and the first failure) are taken in layer order
                 started = {i: pool.submit(run, i) for i in sorted(todo, key=lambda i: -descs[i].size)}
+                try:
+                    wait(started.values(), return_when=FIRST_EXCEPTION)
+                finally:  # a failure or Ctrl-C: the layers not started yet are not read at all
+                    for future in started.values():
+                        future.cancel()
+                # the first failure in layer order among those that ran, else every scan
+                for i in todo:
+                    future = started[i]
+                    if future.done() and not future.cancelled() and future.exception() is not None:
+                        raise future.exception()  # type: ignore[misc]
                 for i in todo:
                     scans[i] = started[i].result()
     return scans  # type: ignore[return-value]
@@ -335,7 +351,6 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
     """
     from .progress import make_progress
 
-    warm_imports()
     plat = Platform.parse(platform) if platform is not None else None
     progress = make_progress(progress)
     try:
@@ -355,8 +370,13 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         if progress:
             progress("manifest", reference=ref, digest=manifest.digest,
                      layers=[(d.digest, d.size) for d in manifest.layers])
+        # pandas imports beside the scans (whose inflating and hashing leave the interpreter free), not beside
+        # the resolving, which is interpreter-bound too (the HTTP client, its import, the JSON)
+        warming = warm_imports()
         with gc_paused():
             scans = _scan_all(source, manifest, ScanCache() if cache else None, progress, workers)
+        if warming is not None:
+            warming.join()  # pandas is complete before the frame cache (or the caller) unpickles with it
         _check_diff_ids(ref, config, scans)
         image = Image(source, manifest, config, config_raw, scans)
         if cache:

@@ -7,6 +7,7 @@ import gzip
 import io
 import hashlib
 import json
+import os
 import random
 import tarfile
 from pathlib import Path
@@ -367,3 +368,37 @@ def test_tar_header_with_a_wrong_checksum_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ocilens.LayerDecodeError) as info:
         load(layout)
     _assert_decode_error(layout, 1, info)
+
+
+def test_a_failing_layer_stops_the_layers_not_yet_started(tmp_path: Path) -> None:
+    """Layers are scanned largest first on a pool; the first failure cancels what has not started, and the
+    error that comes out is that failure (here: a progress callback that gives up, as Ctrl-C would)."""
+    tars = [tar_layer([Entry.file(f"f{i}", os.urandom(1000 * (i + 1)))]) for i in range(8)]  # sizes grow with i
+    layout = layout_from_tars(tmp_path, tars, "gzip")
+    started: list[int] = []
+
+    class GiveUp(Exception):
+        pass
+
+    def progress(event: str, **info: Any) -> None:
+        if event == "layer_start":
+            started.append(info["index"])
+            raise GiveUp(info["index"])
+
+    with pytest.raises(GiveUp):
+        load(layout, progress=progress, workers=2)
+    assert started and len(started) <= 3, started  # the two workers' first layers (and a race), not all eight
+    assert started[0] == 7  # the largest blob went first
+
+
+def test_two_corrupt_layers_report_one_of_them_by_name(tmp_path: Path) -> None:
+    tars = [tar_layer([Entry.file(f"f{i}", os.urandom(200_000))]) for i in range(4)]
+    layout = layout_from_tars(tmp_path, tars, "gzip")
+    paths = layer_blob_paths(layout, "t")
+    for p in (paths[1], paths[3]):
+        data = bytearray(p.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        p.write_bytes(bytes(data))
+    with pytest.raises(ocilens.IntegrityError) as err:
+        load(layout, workers=2)
+    assert err.value.digest in {f"sha256:{p.name}" for p in (paths[1], paths[3])}
