@@ -176,87 +176,159 @@ class _Counted:
 
 
 def _read_entries(reader: TarReader, scan: LayerScan) -> None:
-    paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
-    uids, gids, mtimes, linknames = scan.uids, scan.gids, scan.mtimes, scan.linknames
-    digests, ordinals, anomalies = scan.digests, scan.ordinals, scan.anomalies
-    type_codes = _TYPE_CODES
-    data_digest = reader.data_digest
+    """Tabulate every member: runs of plain members a buffer at a time, the others one by one."""
+    ints: dict[int, int] = {}  # one int object per distinct mode, owner, mtime and size
     ordinal = -1
-    for h in reader:
+    while True:
+        run = reader.take_plain(hash_data=True)
+        if run is not None:
+            ordinal = _add_run(scan, run, reader.buffer, ordinal, ints)
+            continue
+        h = reader.next()
+        if h is None:
+            break
         ordinal += 1
-        name = h.name
+        _add_member(scan, reader, h, ordinal, ints)
+    scan.members = ordinal + 1
+    if len(scan.paths) == scan.members:  # no markers: member numbers are the entry numbers, and a range holds them
+        scan.ordinals = range(scan.members)
+
+
+def _path_of(scan: LayerScan, name: bytes) -> str:
+    """The member name as a normalized absolute path; a name that climbs out or is absolute is recorded."""
+    path, escaped = normalize_path(name)
+    if escaped or name.startswith(b"/"):
+        scan.anomalies.append((path, "unsafe_path",
+                               f"member name {name!r} {'climbs above' if escaped else 'is absolute, outside'} "
+                               f"the layer root; placed at {path}"))
+    return path
+
+
+def _marker(scan: LayerScan, path: str, parent: str, base: str, ordinal: int) -> None:
+    """A ``.wh.`` entry: an opaque marker, a whiteout, or an AUFS leftover that runtimes ignore."""
+    parent = parent or "/"
+    if base == OPAQUE:
+        scan.opaques.append((parent, ordinal))
+    elif base.startswith(META_PREFIX):
+        scan.anomalies.append((path, "aufs_metadata", "AUFS metadata entry ignored, as runtimes do"))
+    elif base == WH_PREFIX:
+        scan.anomalies.append((path, "invalid_whiteout", "a bare .wh. names nothing; ignored"))
+    else:
+        scan.whiteouts.append((parent.rstrip("/") + "/" + base[len(WH_PREFIX):], ordinal))
+
+
+def _link(scan: LayerScan, code: str, path: str, linkname: bytes) -> str:
+    """A symlink's target as written, or a hardlink's target as a normalized path; escapes are recorded."""
+    if code == "l":
+        target = linkname.decode("utf-8", "surrogateescape")
+        if not target.startswith("/"):
+            depth = path.count("/") - 1
+            _, climbs = normalize_path("/".join(["x"] * depth) + "/" + target)
+            if climbs:
+                scan.anomalies.append((path, "link_escapes_root",
+                                       f"symlink target {target!r} climbs above the image root"))
+        return target
+    target, esc = normalize_path(linkname)
+    if esc or linkname.startswith(b"/"):
+        scan.anomalies.append((path, "unsafe_link", f"hardlink target {linkname!r} points outside the layer "
+                                                    f"root; resolved inside the image as {target}"))
+    return target
+
+
+def _captures(path: str, size: int) -> bool:
+    """Whether ``path`` is a package database or manifest the scan keeps whole."""
+    return (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and size <= CAPTURE_MAX \
+        and CAPTURE.search(path) is not None
+
+
+def _add_run(scan: LayerScan, run, buf: bytes, ordinal: int, ints: dict[int, int]) -> int:
+    """Append a ``tarbatch.PlainRun``'s members; returns the last member number.
+
+    Paths need a Python step each; the other columns are extended a run at a time (``map`` over the run's
+    values), which is what makes a layer of a million tiny files cheap."""
+    paths = scan.paths
+    first = len(paths)
+    skipped: list[int] = []  # run positions of markers (whiteouts, opaques), which are not entries
+    for k, name in enumerate(run.names):
         s = name.decode("utf-8", "surrogateescape")
         if s.startswith("./"):
             s = s[2:]
         if "/." not in s and "//" not in s and not s.startswith(("/", ".")):  # normalize_path's common case
             path = "/" + (s[:-1] if s.endswith("/") else s)
         else:
-            path, escaped = normalize_path(s)
-            if escaped or name.startswith(b"/"):
-                anomalies.append((path, "unsafe_path",
-                                  f"member name {name!r} {'climbs above' if escaped else 'is absolute, outside'} "
-                                  f"the layer root; placed at {path}"))
-        parent, _, base = path.rpartition("/")
-        if base.startswith(WH_PREFIX):
-            parent = parent or "/"
-            if base == OPAQUE:
-                scan.opaques.append((parent, ordinal))
-            elif base.startswith(META_PREFIX):
-                anomalies.append((path, "aufs_metadata", "AUFS metadata entry ignored, as runtimes do"))
-            elif base == WH_PREFIX:
-                anomalies.append((path, "invalid_whiteout", "a bare .wh. names nothing; ignored"))
-            else:
-                target = parent.rstrip("/") + "/" + base[len(WH_PREFIX):]
-                scan.whiteouts.append((target, ordinal))
-            continue
-        code = type_codes.get(h.type)
-        if code is None:
-            anomalies.append((path, "unknown_type", f"tar type {chr(h.type)!r} read as a regular file"))
-            code = "f"
-        i = len(paths)
+            path = _path_of(scan, name)
+        if ".wh." in path:
+            parent, _, base = path.rpartition("/")
+            if base.startswith(WH_PREFIX):
+                _marker(scan, path, parent, base, ordinal + 1 + k)
+                skipped.append(k)
+                continue
         paths.append(path)
-        types.append(code)
-        modes.append(h.mode)  # the reader hands out one int object per distinct value: a million
-        uids.append(h.uid)  # entries share a handful of modes, owners and mtimes
-        gids.append(h.gid)
-        mtimes.append(h.mtime)
-        ordinals.append(ordinal)
+    n = len(run.names)
+    keep = range(n)
+    if skipped:
+        gone = set(skipped)
+        keep = [k for k in range(n) if k not in gone]  # type: ignore[assignment]
+
+    def column(values: list) -> list:
+        return values if not skipped else [values[k] for k in keep]
+
+    intern = ints.setdefault
+    for target, values in ((scan.modes, run.modes), (scan.uids, run.uids), (scan.gids, run.gids),
+                           (scan.mtimes, run.mtimes), (scan.sizes, run.sizes)):
+        target.extend(map(intern, column(values), column(values)))
+    types = [_TYPE_CODES[t] for t in column(run.types)]
+    scan.types.extend(types)
+    if isinstance(scan.ordinals, list):
+        scan.ordinals.extend(ordinal + 1 + k for k in keep)
+    scan.digests.extend([d or EMPTY_SHA256 if t == "f" else None for d, t in zip(column(run.digests), types)])
+    linknames: list[str | None] = [None] * len(types)
+    for j, (code, link, size, start) in enumerate(zip(types, column(run.linknames), column(run.sizes),
+                                                      column(run.data_starts))):
         if code == "f":
-            size = h.size
-            sizes.append(size)
-            linknames.append(None)
-            if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and size <= CAPTURE_MAX \
-                    and CAPTURE.search(path):
-                data = reader.read_bytes()
-                scan.captured[i] = data
-                digests.append(hashlib.sha256(data).hexdigest())
-            else:
-                digests.append(data_digest() if size else EMPTY_SHA256)
+            path = paths[first + j]
+            if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and _captures(path, size):
+                scan.captured[first + j] = buf[start : start + size]
+        elif code in "lh":
+            linknames[j] = _link(scan, code, paths[first + j], link)
+    scan.linknames.extend(linknames)
+    return ordinal + n
+
+
+def _add_member(scan: LayerScan, reader: TarReader, h, ordinal: int, ints: dict[int, int]) -> None:
+    """Append one member read by ``TarReader.next`` (long names, PAX, devices, large files...)."""
+    path = _path_of(scan, h.name)
+    parent, _, base = path.rpartition("/")
+    if base.startswith(WH_PREFIX):
+        _marker(scan, path, parent, base, ordinal)
+        return
+    code = _TYPE_CODES.get(h.type)
+    if code is None:
+        scan.anomalies.append((path, "unknown_type", f"tar type {chr(h.type)!r} read as a regular file"))
+        code = "f"
+    intern = ints.setdefault
+    i = len(scan.paths)
+    scan.paths.append(path)
+    scan.types.append(code)
+    scan.modes.append(intern(h.mode, h.mode))
+    scan.uids.append(intern(h.uid, h.uid))
+    scan.gids.append(intern(h.gid, h.gid))
+    scan.mtimes.append(intern(h.mtime, h.mtime))
+    scan.ordinals.append(ordinal)  # type: ignore[union-attr]
+    if code == "f":
+        scan.sizes.append(intern(h.size, h.size))
+        scan.linknames.append(None)
+        if _captures(path, h.size):
+            data = reader.read_bytes()
+            scan.captured[i] = data
+            scan.digests.append(hashlib.sha256(data).hexdigest())
         else:
-            sizes.append(0)
-            digests.append(None)
-            if code == "l":
-                target = h.linkname.decode("utf-8", "surrogateescape")
-                linknames.append(target)
-                if not target.startswith("/"):
-                    depth = path.count("/") - 1
-                    _, climbs = normalize_path("/".join(["x"] * depth) + "/" + target)
-                    if climbs:
-                        anomalies.append((path, "link_escapes_root",
-                                          f"symlink target {target!r} climbs above the image root"))
-            elif code == "h":
-                target, esc = normalize_path(h.linkname)
-                linknames.append(target)
-                if esc or h.linkname.startswith(b"/"):
-                    anomalies.append((path, "unsafe_link",
-                                      f"hardlink target {h.linkname!r} points outside the layer root; "
-                                      f"resolved inside the image as {target}"))
-            else:
-                linknames.append(None)
-                if code in "cb":
-                    scan.devices[i] = (h.devmajor, h.devminor)
-        if h.xattrs:
-            scan.xattrs[i] = h.xattrs
-    scan.members = ordinal + 1
-    if len(paths) == scan.members:  # no markers: member numbers are the entry numbers, and a range holds them
-        scan.ordinals = range(scan.members)
+            scan.digests.append(reader.data_digest() if h.size else EMPTY_SHA256)
+    else:
+        scan.sizes.append(0)
+        scan.digests.append(None)
+        scan.linknames.append(_link(scan, code, path, h.linkname) if code in "lh" else None)
+        if code in "cb":
+            scan.devices[i] = (h.devmajor, h.devminor)
+    if h.xattrs:
+        scan.xattrs[i] = h.xattrs

@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .errors import LayerDecodeError
+
+if TYPE_CHECKING:
+    from .tarbatch import PlainParser, PlainRun
 
 __all__ = ["TarHeader", "TarReader", "REGULAR_TYPES"]
 
@@ -115,6 +118,8 @@ class TarReader:
         self._padding = 0
         self._global_pax: dict[bytes, bytes] = {}
         self.finished = False
+        self.buffer = b""  # the buffer the last ``take_plain`` run points into
+        self._plain: "PlainParser | None" = None
 
     # -- buffer -----------------------------------------------------------------------------------
     def _fill(self, need: int) -> bool:
@@ -156,6 +161,26 @@ class TarReader:
             n -= k
 
     # -- members ----------------------------------------------------------------------------------
+    def take_plain(self, hash_data: bool = False) -> "PlainRun | None":
+        """The plain members from here whose data is all buffered, read at once (``tarbatch``), or None when
+        the next member needs ``next()``. Each member's data can be sliced from ``buffer``."""
+        if self.finished or self._global_pax:
+            return None
+        if self._remaining or self._padding:
+            self._skip_rest()
+        if self._plain is None:
+            from .tarbatch import PlainParser  # numpy: imported by the first reader that wants runs
+
+            self._plain = PlainParser()
+        run = self._plain.run(self._buf, self._pos, hash_data)
+        if run is None:
+            return None
+        base = self._offset
+        run.offsets = [base + o for o in run.offsets]
+        self.buffer = self._buf
+        self._pos = run.end
+        return run
+
     def read_data(self, sink: Callable[[memoryview], None]) -> None:
         """Feed the current member's data to ``sink`` in pieces."""
         n = self._remaining

@@ -97,3 +97,136 @@ def test_base256_numbers_and_a_bad_checksum_go_to_the_general_parser() -> None:
     corrupt[0] ^= 1  # the name changes, the stored checksum does not
     with pytest.raises(LayerDecodeError, match="checksum"):
         _ours(bytes(corrupt))
+
+
+# -- runs of plain members (tarbatch): the scan must come out the same as header by header ----------------
+
+def _scan(data: bytes, chunk: int, batch: bool, monkeypatch: pytest.MonkeyPatch) -> dict:
+    from ocilens.scan import LayerScan, _read_entries
+
+    runs = []
+    if batch:
+        take = TarReader.take_plain
+
+        def counted(self: TarReader, hash_data: bool = False):  # type: ignore[no-untyped-def]
+            run = take(self, hash_data)
+            if run is not None:
+                runs.append(len(run.names))
+            return run
+
+        monkeypatch.setattr(TarReader, "take_plain", counted)
+    else:
+        monkeypatch.setattr(TarReader, "take_plain", lambda self, hash_data=False: None)
+    scan = LayerScan(digest="sha256:x")
+    try:
+        _read_entries(TarReader(_chunks(data, chunk)), scan)
+    finally:
+        monkeypatch.undo()
+    out = dict(vars(scan))
+    out["ordinals"] = list(scan.ordinals)
+    out["_in_runs"] = sum(runs)  # members read in runs (not compared)
+    return out
+
+
+def _mixed(fmt: int, seed: int = 0) -> bytes:
+    """Tiny files in their thousands, with everything else a layer holds mixed in."""
+    rnd = __import__("random").Random(seed)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:", format=fmt) as tf:
+        def add(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", **kw: object) -> None:
+            ti = tarfile.TarInfo(name)
+            ti.type = kind
+            ti.size = len(data) if kind in (tarfile.REGTYPE, tarfile.AREGTYPE) else 0
+            ti.mode, ti.mtime = kw.pop("mode", 0o644), kw.pop("mtime", 1_700_000_000)
+            for k, v in kw.items():
+                setattr(ti, k, v)
+            tf.addfile(ti, io.BytesIO(data) if ti.size else None)
+
+        add("./", tarfile.DIRTYPE, mode=0o755)
+        for i in range(3000):
+            d = f"./srv/d{i % 13}"
+            if i % 13 == i % 7:
+                add(d + "/", tarfile.DIRTYPE, mode=0o755)
+            roll = rnd.random()
+            if roll < 0.70:
+                add(f"{d}/f{i}.txt", data=rnd.randbytes(rnd.choice((0, 1, 100, 511, 512, 513, 4000))),
+                    uid=rnd.choice((0, 0, 33, 65534)), mtime=1_700_000_000 + rnd.choice((0, 0, i)))
+            elif roll < 0.75:
+                add(f"{d}/big{i}", data=rnd.randbytes(rnd.choice((70_000, 300_000))))
+            elif roll < 0.80:
+                add(f"{d}/ln{i}", tarfile.SYMTYPE, linkname=rnd.choice(("f1.txt", "../../../../etc", "/abs")))
+            elif roll < 0.83:
+                add(f"{d}/hl{i}", tarfile.LNKTYPE, linkname="srv/d0/f0.txt")
+            elif roll < 0.85:
+                add(f"{d}/.wh.f{i - 1}.txt")
+            elif roll < 0.86:
+                add(f"{d}/.wh..wh..opq")
+            elif roll < 0.87:
+                add(f"{d}/" + "long-" * 30 + f"{i}", data=b"long name")
+            elif roll < 0.88:
+                add(f"{d}/fifo{i}", tarfile.FIFOTYPE)
+            elif roll < 0.89:
+                add(f"dev/null{i}", tarfile.CHRTYPE, devmajor=1, devminor=3)
+            elif roll < 0.90:
+                add(f"{d}/../../escape{i}", data=b"x")
+            elif roll < 0.91:
+                add(f"{d}/big-uid{i}", data=b"y", uid=3_000_000)  # base-256 (GNU) or PAX
+            elif roll < 0.92:
+                add(f"{d}/x{i}", data=b"z", pax_headers={"SCHILY.xattr.user.k": "v"}) \
+                    if fmt == tarfile.PAX_FORMAT else add(f"{d}/x{i}", data=b"z")
+            else:
+                add(f"{d}/e{i}", data=b"")
+        add("var/lib/dpkg/status", data=b"Package: x\nVersion: 1\n\n")
+        add("usr/lib/python3/dist-packages/a-1.dist-info/METADATA", data=b"Name: a\nVersion: 1\n")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+@pytest.mark.parametrize("chunk", [1 << 20, 65536, 4096, 700])
+def test_runs_and_single_headers_tabulate_the_same(fmt: int, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        data = _mixed(fmt)
+    except ValueError:  # ustar cannot hold what some entries need
+        data = _mixed(fmt, seed=1) if fmt != tarfile.USTAR_FORMAT else _archive(fmt, 3000)
+    batched = _scan(data, chunk, True, monkeypatch)
+    single = _scan(data, chunk, False, monkeypatch)
+    in_runs = batched.pop("_in_runs")
+    assert single.pop("_in_runs") == 0
+    assert batched == single
+    if chunk >= 65536:  # smaller chunks hold fewer blocks than a run is worth
+        assert in_runs > batched["members"] // 2  # most of them, here, went the fast way
+    # and against tarfile: every member, in order
+    names = [m.name for m in tarfile.open(fileobj=io.BytesIO(data))]
+    assert batched["members"] == len(names)
+
+
+def test_a_bad_header_inside_a_run_is_still_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytearray(_archive(tarfile.GNU_FORMAT, 400))
+    # corrupt the name of a header deep inside what would be one run: the checksum no longer matches
+    offsets = [m.offset for m in tarfile.open(fileobj=io.BytesIO(bytes(data)))]
+    data[offsets[250]] ^= 0x01
+    for batch in (True, False):
+        with pytest.raises(LayerDecodeError, match="checksum"):
+            _scan(bytes(data), 1 << 20, batch, monkeypatch)
+
+
+def test_numbers_written_with_spaces_are_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Old tars pad numbers with spaces ("   644 \\0"): such headers leave the run and read as before."""
+    out = bytearray()
+    for i in range(100):
+        ti = tarfile.TarInfo(f"f{i}")
+        ti.size = 3
+        block = bytearray(ti.tobuf(format=tarfile.GNU_FORMAT))
+        if i % 3 == 0:
+            block[100:108] = b"   644 \0"
+            block[148:156] = b" " * 8
+            block[148:156] = b"%6o\0 " % sum(block) + b""
+            block[148:156] = block[148:156][:8]
+        out += block + b"abc".ljust(512, b"\0")
+    out += bytes(1024)
+    data = bytes(out)
+    batched, single = _scan(data, 1 << 20, True, monkeypatch), _scan(data, 1 << 20, False, monkeypatch)
+    assert batched.pop("_in_runs") > 0
+    single.pop("_in_runs")
+    assert batched == single
+    assert _scan(data, 1 << 20, True, monkeypatch)["modes"] == [0o644] * 100
