@@ -119,6 +119,10 @@ class TarReader:
         self._global_pax: dict[bytes, bytes] = {}
         self.finished = False
         self.buffer = b""  # the buffer the last ``take_plain`` run points into
+        # raw octal field -> value: modes, owners, mtimes and small sizes repeat (and one int object each
+        # serves them all)
+        self._numbers: dict[bytes, int] = {}
+        self._modes: dict[bytes, int] = {}
         self._plain: "PlainParser | None" = None
 
     # -- buffer -----------------------------------------------------------------------------------
@@ -221,6 +225,55 @@ class TarReader:
         if self.finished:
             return None
         self._skip_rest()
+        return self._plain_header() or self._general_header()
+
+    def _plain_header(self) -> TarHeader | None:
+        """A plain ustar/GNU header (nearly all of them), parsed inline with its numeric fields memoized; None
+        for anything else (long names, PAX, devices, odd numbers or checksums, the end of the buffer or
+        archive), which ``_general_header`` then reads from the same place."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < BLOCK or self._global_pax:
+            return None
+        block = buf[pos : pos + BLOCK]
+        name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, typeflag, f_link, magic = _FAST_HEADER.unpack_from(block)
+        if typeflag in _SLOW_TYPES or (magic == b"ustar\x00" and block[345]):
+            return None
+        numbers, modes = self._numbers, self._modes
+        try:
+            size = numbers.get(f_size)
+            if size is None:
+                size = _memo(numbers, f_size)
+            stored = int(f_chk.rstrip(b"\x00 ") or b"0", 8)
+            mode = modes.get(f_mode)
+            if mode is None:
+                mode = _memo(modes, f_mode, 0o7777)
+            uid = numbers.get(f_uid)
+            if uid is None:
+                uid = _memo(numbers, f_uid)
+            gid = numbers.get(f_gid)
+            if gid is None:
+                gid = _memo(numbers, f_gid)
+            mtime = numbers.get(f_mtime)
+            if mtime is None:
+                mtime = _memo(numbers, f_mtime)
+        except ValueError:
+            return None
+        # adler32's low half is 1 + the byte sum mod 65521: exact while fewer than 256 bytes are set
+        if size < 0 or stored != ((zlib.adler32(block) & 0xFFFF) - 1 - sum(f_chk) + 256) % 65521 \
+                or block.count(0) <= BLOCK - 256:
+            return None
+        if typeflag in _NO_DATA:
+            self._remaining = self._padding = size = 0
+        else:
+            self._remaining = size
+            self._padding = -size % BLOCK
+        self._pos = pos + BLOCK
+        return TarHeader(name.split(b"\x00", 1)[0], f_link.split(b"\x00", 1)[0], typeflag, size, mode, uid, gid,
+                         mtime, 0, 0, None, self._offset + pos)
+
+    def _general_header(self) -> TarHeader | None:
+        """The next header whatever it is: long-name and PAX records folded in, numbers in any encoding,
+        both checksums; errors for what is broken."""
         long_name: bytes | None = None
         long_link: bytes | None = None
         pax: dict[bytes, bytes] = {}
@@ -342,58 +395,7 @@ class TarReader:
                          offset)
 
     def __iter__(self) -> Iterator[TarHeader]:
-        """Every member's header. Plain ustar/GNU headers (nearly all of them) are parsed here inline, with
-        their numeric fields memoized; anything else (long names, PAX, devices, odd numbers or checksums,
-        the end of the buffer or archive) goes through ``next()``, which starts from the same place."""
-        unpack = _FAST_HEADER.unpack_from
-        adler32 = zlib.adler32
-        # raw octal field -> value: modes, owners, mtimes and small sizes repeat (and one int object each
-        # serves them all)
-        numbers: dict[bytes, int] = {}
-        modes: dict[bytes, int] = {}
-        while not self.finished:
-            if self._remaining or self._padding:
-                self._skip_rest()
-            buf, pos = self._buf, self._pos
-            if len(buf) - pos >= BLOCK and not self._global_pax:
-                block = buf[pos : pos + BLOCK]
-                (name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, typeflag, f_link, magic) = unpack(block)
-                if typeflag not in _SLOW_TYPES and not (magic == b"ustar\x00" and block[345]):
-                    try:
-                        size = numbers.get(f_size)
-                        if size is None:
-                            size = _memo(numbers, f_size)
-                        stored = int(f_chk.rstrip(b"\x00 ") or b"0", 8)
-                        mode = modes.get(f_mode)
-                        if mode is None:
-                            mode = _memo(modes, f_mode, 0o7777)
-                        uid = numbers.get(f_uid)
-                        if uid is None:
-                            uid = _memo(numbers, f_uid)
-                        gid = numbers.get(f_gid)
-                        if gid is None:
-                            gid = _memo(numbers, f_gid)
-                        mtime = numbers.get(f_mtime)
-                        if mtime is None:
-                            mtime = _memo(numbers, f_mtime)
-                    except ValueError:
-                        size = -1
-                    # adler32's low half is 1 + the byte sum mod 65521: exact while fewer than 256 bytes are set
-                    if size >= 0 and stored == ((adler32(block) & 0xFFFF) - 1 - sum(f_chk) + 256) % 65521 \
-                            and block.count(0) > BLOCK - 256:
-                        if typeflag in _NO_DATA:
-                            self._remaining = self._padding = 0
-                        else:
-                            self._remaining = size
-                            self._padding = -size % BLOCK
-                        self._pos = pos + BLOCK
-                        yield TarHeader(name.split(b"\x00", 1)[0], f_link.split(b"\x00", 1)[0], typeflag,
-                                        size if typeflag not in _NO_DATA else 0, mode, uid, gid, mtime,
-                                        0, 0, None, self._offset + pos)
-                        continue
-            h = self.next()
-            if h is None:
-                return
+        while (h := self.next()) is not None:
             yield h
 
 
