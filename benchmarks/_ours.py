@@ -5,9 +5,8 @@
     python benchmarks/_ours.py extract REF DIR
     python benchmarks/_ours.py audit REF WORKERS
 
-Prints one JSON line: the in-process phase times (``import``: ocilens and pandas; ``load``, ``frames``,
-``extract``) and what was found (entries, events, files, layers), for the sanity checks and the per-entry
-cost. ``audit`` does
+Prints one JSON line: the in-process phase times (``import``, ``load``, ``frames``, ``extract``) and what
+was found (entries, events, files, layers), for the sanity checks and the per-entry cost. ``audit`` does
 what ``ocilens audit REF --workers WORKERS`` does (a local process pool, the scan cache on, no fleet-wide
 events table) and prints ``audit`` (the whole call), its own phase timings (``t_enumerate``,
 ``t_resolve``, ``t_scan``, ``t_assemble``) and the counts (``images``, ``audited``, ``distinct_layers``,
@@ -22,12 +21,6 @@ import time
 
 t0 = time.perf_counter()
 import ocilens
-
-if sys.argv[1:2] != ["import"]:
-    # ``import ocilens`` loads no heavy library; an analysis needs pandas (and numpy) all the same. They are
-    # imported here, so that the in-process phases below time ocilens' own work and "import" keeps its
-    # meaning; whole-process figures include everything either way.
-    import pandas  # noqa: F401
 
 t1 = time.perf_counter()
 

@@ -109,19 +109,37 @@ class Node:
 
 
 class EventLog:
-    """The events as parallel columns: a million events cost seven list slots each, not a tuple each.
-    Iterating (or indexing) gives ``(layer, path, event, node, before, content_changed, cause)`` tuples."""
+    """The events as columns: a million events cost four list slots each, not a tuple each. ``before``,
+    ``content_changed`` and ``cause`` are None for an addition (most events), so only the other events keep
+    them. Iterating (or indexing) gives ``(layer, path, event, node, before, content_changed, cause)``."""
 
-    __slots__ = ("layer", "path", "event", "node", "before", "content_changed", "cause")
+    __slots__ = ("layer", "path", "event", "node", "rest")
 
     def __init__(self) -> None:
         self.layer: list[int] = []
         self.path: list[str] = []
         self.event: list[str] = []
         self.node: list[Node] = []  # the version the row describes (the removed one for whited_out)
-        self.before: list[Node | None] = []  # the version it replaced
-        self.content_changed: list[bool | None] = []
-        self.cause: list[str | None] = []
+        # event number -> (the version it replaced, content_changed, cause), for all but additions
+        self.rest: dict[int, tuple[Node | None, bool | None, str | None]] = {}
+
+    def _column(self, k: int) -> list:
+        out: list = [None] * len(self.path)
+        for i, rest in self.rest.items():
+            out[i] = rest[k]
+        return out
+
+    @property
+    def before(self) -> list[Node | None]:
+        return self._column(0)
+
+    @property
+    def content_changed(self) -> list[bool | None]:
+        return self._column(1)
+
+    @property
+    def cause(self) -> list[str | None]:
+        return self._column(2)
 
     def columns(self) -> tuple[list, ...]:
         return (self.layer, self.path, self.event, self.node, self.before, self.content_changed, self.cause)
@@ -135,7 +153,12 @@ class EventLog:
     def __getitem__(self, i: int | slice) -> tuple | list[tuple]:
         if isinstance(i, slice):
             return list(zip(*(column[i] for column in self.columns())))
-        return tuple(column[i] for column in self.columns())
+        n = len(self.path)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return (self.layer[i], self.path[i], self.event[i], self.node[i], *self.rest.get(i, (None, None, None)))
 
 
 @dataclass
@@ -151,25 +174,35 @@ class Assembly:
     device_alias: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     anomalies: list[tuple[int, str, str, str]] = field(default_factory=list)  # (layer, path, kind, detail)
 
-    def link_primaries(self) -> dict[int, str]:
+    def link_primaries(self, shared_only: bool = False) -> dict[int, str]:
         """For each inode (and link group) in the final tree, the one name that carries its content: the
-        path its regular-file entry created, if it survives, else the first surviving name."""
+        path its regular-file entry created, if it survives, else the first surviving name.
+
+        ``shared_only`` leaves out the files whose only name is their own entry's (nearly all of them): the
+        files table needs no dict entry per file to tell those apart."""
         primary: dict[int, str] = {}
         others: dict[int, list[str]] = {}
-        origin = self.inode_origin.nodes
+        origin, origin_paths = self.inode_origin.nodes, self.inode_origin.paths
         for path, node in self.tree.items():
             key = node.inode
             if key:
                 if origin[key] is node:
-                    primary[key] = path  # the common case: the file where its entry put it
+                    if not shared_only:
+                        primary[key] = path  # the common case: the file where its entry put it
                     continue
             else:
                 key = node.link_group
                 if not key:
                     continue
             others.setdefault(key, []).append(path)
+        tree = self.tree
         for key, paths in others.items():
-            if key not in primary:
+            if key in primary:
+                continue
+            first = origin[key] if key < len(origin) else None
+            if first is not None and tree.get(origin_paths[key]) is first:  # the original name survives
+                primary[key] = origin_paths[key]  # type: ignore[assignment]
+            else:
                 primary[key] = min(paths)
         return primary
 
@@ -443,7 +476,7 @@ class _Folder:
     def _emit(self, layer: int) -> None:
         ev = self.ev
         add_layer, add_path, add_kind, add_node = ev.layer.append, ev.path.append, ev.event.append, ev.node.append
-        add_before, add_changed, add_cause = ev.before.append, ev.content_changed.append, ev.cause.append
+        rest = ev.rest
         tree = self.tree
         for path, (before, cause) in self.touched.items():
             node = tree.get(path)
@@ -464,9 +497,9 @@ class _Folder:
             add_path(path)
             add_kind(kind)
             add_node(row)
-            add_before(before)
-            add_changed(before.same_content(after) is False if kind == "overwritten" else None)
-            add_cause(cause if kind == "whited_out" else None)
+            if before is not None:
+                rest[len(ev.path) - 1] = (before, before.same_content(after) is False if kind == "overwritten"
+                                          else None, cause if kind == "whited_out" else None)
 
 
 def assemble(scans: list[LayerScan]) -> Assembly:

@@ -91,9 +91,12 @@ def files_frame(asm: Assembly) -> pd.DataFrame:
     nodes = list(map(tree.__getitem__, paths))
     types = [n.type for n in nodes]
     links = [n.linkname for n in nodes]
-    primary = asm.link_primaries()
+    primary = asm.link_primaries(shared_only=True)
+    origin = asm.inode_origin.nodes
     for k, n in enumerate(nodes):  # symlinks, devices and fifos keep their own type
         if n.inode:
+            if origin[n.inode] is n:
+                continue  # a file where its entry put it: type "f", no link (the rows as built)
             # One name of each inode is its "file"; the others are "hardlink" rows naming it, as on disk.
             first = primary[n.inode]
             path = paths[k]
@@ -150,13 +153,21 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     shipped = [0] * n
     for i, scan in enumerate(scans):
         shipped[i] = sum(s for s, t in zip(scan.sizes, scan.types) if t == "f")
+    # each visible file version once, for the layer that shipped it: a file where its entry put it counts
+    # there; the other names of an inode count only when that original name is gone (no set of a million)
     visible = [0] * n
-    seen_inodes: set[int] = set()
-    origin = asm.inode_origin.nodes
-    for node in asm.tree.values():
-        if node.inode and node.inode not in seen_inodes:
-            seen_inodes.add(node.inode)
-            visible[origin[node.inode].layer] += node.size
+    origin, origin_paths, tree = asm.inode_origin.nodes, asm.inode_origin.paths, asm.tree
+    other_names: dict[int, int] = {}  # inode -> size
+    for node in tree.values():
+        inode = node.inode
+        if inode:
+            if origin[inode] is node:
+                visible[node.layer] += node.size
+            else:
+                other_names[inode] = node.size
+    for inode, size in other_names.items():
+        if tree.get(origin_paths[inode]) is not origin[inode]:  # type: ignore[arg-type]
+            visible[origin[inode].layer] += size  # type: ignore[union-attr]
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
     history = list(config.get("history") or [])
     aligned = align_history(history, n)
