@@ -303,6 +303,8 @@ def _add_member(scan: LayerScan, reader: TarReader, h, ordinal: int, ints: dict[
         _marker(scan, path, parent, base, ordinal)
         return
     code = _TYPE_CODES.get(h.type)
+    if h.type == 0 and h.name.endswith(b"/"):
+        code = "d"  # an old-style (V7) directory, as Go's archive/tar (so runtimes and umoci) and tarfile read it
     if code is None:
         scan.anomalies.append((path, "unknown_type", f"tar type {chr(h.type)!r} read as a regular file"))
         code = "f"

@@ -1,11 +1,12 @@
 """Runs of plain tar headers parsed a buffer at a time with numpy, for layers of many small files.
 
 A layer of tiny files is one 512-byte header and a block or two of data per entry, so the Python work per
-header dominates its scan. Here every block of the buffer is parsed as if it were a header in one pass of
-array arithmetic (numeric fields, checksum, type, magic); a Python loop then only walks from header to
-header by their sizes. The run stops at the first member that is not plain (long names, PAX, devices,
-numbers that are not zero-padded octal, a bad checksum, the end-of-archive block) or whose data goes past
-the buffer: ``TarReader.next`` parses that one, and checks and reports whatever is wrong with it.
+header dominates its scan. Here the blocks of a window of the buffer are read as if each were a header, in
+array arithmetic (type and size); a Python loop walks from header to header by their sizes; then the
+headers it landed on are checked together (zero-padded octal fields, the checksum, no ustar prefix). The
+run stops before the first member that is not plain (long names, PAX, devices, numbers written otherwise,
+a bad checksum, the end-of-archive block) or whose data goes past the buffer: ``TarReader.next`` parses
+that one, and checks and reports whatever is wrong with it.
 """
 
 from __future__ import annotations
@@ -165,10 +166,14 @@ def _walk(b: _Blocks, i: int, hash_data: bool) -> tuple[PlainRun | None, bool]:
         i, window_end = heads[k], False
         h, rows, mode, uid, gid, mtime = h[:k], rows[:k], mode[:k], uid[:k], gid[:k], mtime[:k]
         heads = heads[:k]
-    types = rows[:, 156]
-    sizes = np.where(_NO_DATA[types], 0, b.size[h])
     starts = pos0 + h * BLOCK
     name_len = _field_len(rows[:, 0:100])
+    types = rows[:, 156]
+    # an old-style (V7) directory: a "regular" entry whose name ends in a slash, as Go's archive/tar and
+    # tarfile read it (its data blocks, if any, were walked over all the same)
+    v7_dir = (types == 0) & (rows[np.arange(len(heads)), np.maximum(name_len - 1, 0)] == ord("/"))
+    types = np.where(v7_dir, ord("5"), types)
+    sizes = np.where(_NO_DATA[types], 0, b.size[h])
     link_len = np.where((types == ord("1")) | (types == ord("2")), _field_len(rows[:, 157:257]), 0)
     starts_l, sizes_l = starts.tolist(), sizes.tolist()
     names = [buf[s : s + k] for s, k in zip(starts_l, name_len.tolist())]

@@ -230,3 +230,27 @@ def test_numbers_written_with_spaces_are_read_the_same(monkeypatch: pytest.Monke
     single.pop("_in_runs")
     assert batched == single
     assert _scan(data, 1 << 20, True, monkeypatch)["modes"] == [0o644] * 100
+
+
+@pytest.mark.parametrize("count", [1, 40])  # alone (header by header) and inside a run
+def test_old_style_directories_are_directories(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A V7 tar marks a directory as a regular entry whose name ends in "/": tarfile and Go's archive/tar
+    (so runtimes and umoci) read a directory, and so does the scan."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:", format=tarfile.GNU_FORMAT) as tf:
+        for i in range(count):
+            d = tarfile.TarInfo(f"old{i}/")
+            d.type = tarfile.AREGTYPE
+            d.mode = 0o755
+            tf.addfile(d)
+            f = tarfile.TarInfo(f"old{i}/file")
+            f.size = 2
+            tf.addfile(f, io.BytesIO(b"hi"))
+    data = buf.getvalue()
+    truth = {m.name: m.type for m in tarfile.open(fileobj=io.BytesIO(data))}
+    assert truth["old0"] == tarfile.DIRTYPE
+    for batch in (True, False):
+        scan = _scan(data, 1 << 20, batch, monkeypatch)
+        kinds = dict(zip(scan["paths"], scan["types"]))
+        assert kinds["/old0"] == "d" and kinds["/old0/file"] == "f"
+        assert scan["digests"][scan["paths"].index("/old0")] is None
