@@ -27,6 +27,7 @@ WH_PREFIX = ".wh."
 META_PREFIX = ".wh..wh."
 
 # tar typeflag byte -> our one-letter type code
+_LINK_TYPES = frozenset(b"12")  # hardlink, symlink typeflags
 _TYPE_CODES = {0x30: "f", 0x00: "f", 0x37: "f", 0x31: "h", 0x32: "l", 0x33: "c", 0x34: "b", 0x35: "d",
                0x36: "p"}
 TYPE_NAMES = {"f": "file", "d": "dir", "l": "symlink", "h": "hardlink", "c": "char", "b": "block",
@@ -249,6 +250,8 @@ def _add_run(scan: LayerScan, run, buf: bytes, ordinal: int, ints: dict[int, int
     paths = scan.paths
     first = len(paths)
     skipped: list[int] = []  # run positions of markers (whiteouts, opaques), which are not entries
+    run_types = run.types
+    links: dict[int, str] = {}  # entry position in the run -> link target, as the scan keeps it
     for k, name in enumerate(run.names):
         s = name.decode("utf-8", "surrogateescape")
         if s.startswith("./"):
@@ -263,6 +266,8 @@ def _add_run(scan: LayerScan, run, buf: bytes, ordinal: int, ints: dict[int, int
                 _marker(scan, path, parent, base, ordinal + 1 + k)
                 skipped.append(k)
                 continue
+        if run_types[k] in _LINK_TYPES:  # here, so that its anomalies come in tar order with the others
+            links[len(paths) - first] = _link(scan, _TYPE_CODES[run_types[k]], path, run.linknames[k])
         paths.append(path)
     n = len(run.names)
     keep = range(n)
@@ -283,15 +288,14 @@ def _add_run(scan: LayerScan, run, buf: bytes, ordinal: int, ints: dict[int, int
         scan.ordinals.extend(ordinal + 1 + k for k in keep)
     scan.digests.extend([d or EMPTY_SHA256 if t == "f" else None for d, t in zip(column(run.digests), types)])
     linknames: list[str | None] = [None] * len(types)
-    for j, (code, link, size, start) in enumerate(zip(types, column(run.linknames), column(run.sizes),
-                                                      column(run.data_starts))):
+    for j, link in links.items():
+        linknames[j] = link
+    scan.linknames.extend(linknames)
+    for j, (code, size, start) in enumerate(zip(types, column(run.sizes), column(run.data_starts))):
         if code == "f":
             path = paths[first + j]
             if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and _captures(path, size):
                 scan.captured[first + j] = buf[start : start + size]
-        elif code in "lh":
-            linknames[j] = _link(scan, code, paths[first + j], link)
-    scan.linknames.extend(linknames)
     return ordinal + n
 
 

@@ -172,6 +172,8 @@ class TarReader:
             return None
         if self._remaining or self._padding:
             self._skip_rest()
+        if self._pos == len(self._buf) and not self._fill(1):  # nothing buffered: the next chunk (no copy)
+            return None
         if self._plain is None:
             from .tarbatch import PlainParser  # numpy: imported by the first reader that wants runs
 
@@ -341,7 +343,8 @@ class TarReader:
                 255 * (BLOCK - block.count(0)) + 256 < 65521:
             return  # the sum cannot reach the modulus, so the residue is the exact sum
         unsigned = sum(block) - field + 8 * 0x20
-        signed = unsigned - 2 * sum(b for b in block if b > 127) + 2 * sum(b for b in field_bytes if b > 127)
+        # old Sun and BSD tars summed the bytes as signed chars: each byte above 127 counts 256 less
+        signed = unsigned - 256 * (sum(1 for b in block if b > 127) - sum(1 for b in field_bytes if b > 127))
         if stored not in (unsigned, signed):
             raise LayerDecodeError(f"tar header checksum mismatch at offset {offset} (corrupt layer)")
 
@@ -380,7 +383,7 @@ class TarReader:
                     gid = int(pax[b"gid"])
                 if b"mtime" in pax:
                     mtime = int(float(pax[b"mtime"]))
-            except ValueError:
+            except (ValueError, OverflowError):  # not a number, or inf / nan
                 raise LayerDecodeError(f"malformed numeric PAX value in the header at offset {offset}") from None
             for key, value in pax.items():
                 if key.startswith(b"SCHILY.xattr."):
