@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .codec import TAR, decompressed_chunks, prefetched
 from .errors import IntegrityError, LayerDecodeError
 from .manifest import Descriptor
 from .sources.base import Source
-from .tarstream import TarReader
+from .tarstream import TarHeader, TarReader
+
+if TYPE_CHECKING:  # numpy loads with tarbatch, on the first run a reader hands out
+    from .tarbatch import PlainRun
 
 __all__ = ["LayerScan", "scan_layer", "normalize_path", "EMPTY_SHA256", "TYPE_NAMES"]
 
@@ -242,7 +245,7 @@ def _captures(path: str, size: int) -> bool:
         and CAPTURE.search(path) is not None
 
 
-def _add_run(scan: LayerScan, run, buf: bytes, ordinal: int, ints: dict[int, int]) -> int:
+def _add_run(scan: LayerScan, run: PlainRun, buf: bytes, ordinal: int, ints: dict[int, int]) -> int:
     """Append a ``tarbatch.PlainRun``'s members; returns the last member number.
 
     Paths need a Python step each; the other columns are extended a run at a time (``map`` over the run's
@@ -299,7 +302,7 @@ def _add_run(scan: LayerScan, run, buf: bytes, ordinal: int, ints: dict[int, int
     return ordinal + n
 
 
-def _add_member(scan: LayerScan, reader: TarReader, h, ordinal: int, ints: dict[int, int]) -> None:
+def _add_member(scan: LayerScan, reader: TarReader, h: TarHeader, ordinal: int, ints: dict[int, int]) -> None:
     """Append one member read by ``TarReader.next`` (long names, PAX, devices, large files...)."""
     path = _path_of(scan, h.name)
     parent, _, base = path.rpartition("/")
