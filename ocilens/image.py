@@ -359,6 +359,7 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         if progress:
             progress("error", error=exc)
         raise
+    warming: threading.Thread | None = None
     try:
         if progress:
             progress("resolve", reference=ref)
@@ -391,6 +392,8 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         return image
     except BaseException as exc:
         source.close()
+        if warming is not None and warming.is_alive():
+            warming.join()  # no import left running behind an error (a fork after it would inherit its locks)
         if progress:
             progress("error", error=exc)
         raise
