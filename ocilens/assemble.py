@@ -48,10 +48,6 @@ class InodeTable:
         nodes[inode] = node
         paths[inode] = path
 
-    def layer(self, inode: int) -> int:
-        """The layer whose entry made ``inode``."""
-        return self.nodes[inode].layer  # type: ignore[union-attr]
-
     def get(self, inode: int, default: tuple[int, int, str] | None = None) -> tuple[int, int, str] | None:
         """``(layer, entry, path)`` of the entry that made ``inode``."""
         node = self.nodes[inode] if 0 < inode < len(self.nodes) else None

@@ -297,6 +297,7 @@ def _add_run(scan: LayerScan, run: PlainRun, buf: bytes, ordinal: int, ints: dic
     for j, (code, size, start) in enumerate(zip(types, column(run.sizes), column(run.data_starts))):
         if code == "f":
             path = paths[first + j]
+            # _captures' own cheap test first, inline: most files fail it, and a call per file shows at 1M
             if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and _captures(path, size):
                 scan.captured[first + j] = buf[start : start + size]
     return ordinal + n

@@ -21,12 +21,11 @@ __all__ = ["TarHeader", "TarReader", "REGULAR_TYPES"]
 BLOCK = 512
 REGULAR_TYPES = frozenset(b"0\x007")
 _ZERO_BLOCK = bytes(BLOCK)
-# name mode uid gid size mtime chksum typeflag linkname magic version uname gname devmajor devminor prefix
-_HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s6s2s32s32s8s8s155s12x")
 _NO_DATA = frozenset(b"123456")  # links, devices, directories, fifos: no data whatever the size field says
-# the leading fields of a header, as far as the magic: what the fast path of ``TarReader.__iter__`` reads
+# the leading fields of a header, as far as the magic (name mode uid gid size mtime chksum typeflag
+# linkname magic): what ``TarReader._plain_header`` reads
 _FAST_HEADER = struct.Struct("100s8s8s8s12s12s8sB100s6s")
-_SLOW_TYPES = frozenset(b"LKxg34")  # meta records and devices: parsed by ``TarReader.next``
+_SLOW_TYPES = frozenset(b"LKxg34")  # meta records and devices: parsed by ``TarReader._general_header``
 
 
 class TarHeader:
@@ -291,8 +290,7 @@ class TarReader:
             if block == _ZERO_BLOCK:
                 self.finished = True
                 return None
-            (name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, tflag, f_link, magic, _version, _uname, _gname,
-             f_major, f_minor, prefix) = _HEADER.unpack(block)
+            f_size, f_chk, typeflag = block[124:136], block[148:156], block[156]
             try:  # the common case: octal digits ending in NUL or space
                 size = int(f_size.rstrip(b"\x00 ") or b"0", 8)
                 stored = int(f_chk.rstrip(b"\x00 ") or b"0", 8)
@@ -300,7 +298,6 @@ class TarReader:
                 size = _num(f_size, "size")
                 stored = _num(f_chk, "chksum")
             self._check_sum(block, offset, stored, f_chk)
-            typeflag = tflag[0]
             if size < 0:
                 raise LayerDecodeError(f"tar header at offset {offset} has a negative size")
             padding = -size % BLOCK
@@ -316,24 +313,6 @@ class TarReader:
                 else:
                     self._global_pax.update(_parse_pax(data))
                 continue
-            if long_name is None and long_link is None and not pax and not self._global_pax \
-                    and not (magic == b"ustar\x00" and prefix[0]):
-                # The fast path: a plain ustar/GNU header, nothing to fold in.
-                try:
-                    mode = int(f_mode.rstrip(b"\x00 ") or b"0", 8) & 0o7777
-                    uid = int(f_uid.rstrip(b"\x00 ") or b"0", 8)
-                    gid = int(f_gid.rstrip(b"\x00 ") or b"0", 8)
-                    mtime = int(f_mtime.rstrip(b"\x00 ") or b"0", 8)
-                except ValueError:
-                    return self._header(block, offset, typeflag, size, padding, None, None, pax)
-                if typeflag in _NO_DATA:
-                    if typeflag in (0x33, 0x34):
-                        return self._header(block, offset, typeflag, size, padding, None, None, pax)
-                    size = padding = 0
-                self._remaining = size
-                self._padding = padding
-                return TarHeader(name.split(b"\x00", 1)[0], f_link.split(b"\x00", 1)[0], typeflag, size, mode,
-                                 uid, gid, mtime, 0, 0, None, offset)
             return self._header(block, offset, typeflag, size, padding, long_name, long_link, pax)
 
     def _check_sum(self, block: bytes, offset: int, stored: int, field_bytes: bytes) -> None:
