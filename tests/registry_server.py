@@ -277,8 +277,9 @@ class RegistryServer:
 
 # --- images --------------------------------------------------------------------------------------------
 
-def layer_tar(files: dict[str, bytes], *, whiteouts: Iterable[str] = ()) -> bytes:
-    """An uncompressed layer tar with ``files`` (parents created) and ``.wh.`` markers for ``whiteouts``."""
+def layer_tar(files: dict[str, bytes | tuple[bytes, int]], *, whiteouts: Iterable[str] = ()) -> bytes:
+    """An uncompressed layer tar with ``files`` (content, or (content, mode); parents created) and ``.wh.``
+    markers for ``whiteouts``."""
     buf = io.BytesIO()
     dirs: set[str] = set()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -291,10 +292,11 @@ def layer_tar(files: dict[str, bytes], *, whiteouts: Iterable[str] = ()) -> byte
                     info = tarfile.TarInfo(d + "/")
                     info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 1700000000
                     tar.addfile(info)
-        for path, data in files.items():
+        for path, spec in files.items():
+            data, mode = spec if isinstance(spec, tuple) else (spec, 0o644)
             add_dir(path)
             info = tarfile.TarInfo(path)
-            info.size, info.mode, info.mtime = len(data), 0o644, 1700000000
+            info.size, info.mode, info.mtime = len(data), mode, 1700000000
             tar.addfile(info, io.BytesIO(data))
         for path in whiteouts:
             add_dir(path)

@@ -15,11 +15,9 @@ the catalog and tag lists are followed page by page, and the CLI, report and cha
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import re
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,52 +39,20 @@ except ImportError:
 
 # --- the fleet -------------------------------------------------------------------------------------------
 
-MTIME = 1_700_000_000
-
-
-def tar_of(files: dict[str, bytes | tuple[bytes, int]], whiteouts: tuple[str, ...] = ()) -> bytes:
-    """A layer tar: ``files`` (content, or (content, mode)), parents first, and ``.wh.`` markers."""
-    buf = io.BytesIO()
-    dirs: set[str] = set()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        def parents(path: str) -> None:
-            parts = path.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                d = "/".join(parts[:i])
-                if d not in dirs:
-                    dirs.add(d)
-                    info = tarfile.TarInfo(d + "/")
-                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, MTIME
-                    tar.addfile(info)
-        for path, spec in files.items():
-            data, mode = spec if isinstance(spec, tuple) else (spec, 0o644)
-            parents(path)
-            info = tarfile.TarInfo(path)
-            info.size, info.mode, info.mtime = len(data), mode, MTIME
-            tar.addfile(info, io.BytesIO(data))
-        for path in whiteouts:
-            parents(path)
-            parent, _, name = path.rpartition("/")
-            info = tarfile.TarInfo(f"{parent}/.wh.{name}")
-            info.mtime = MTIME
-            tar.addfile(info, io.BytesIO(b""))
-    return buf.getvalue()
-
-
 def base_layers(nonce: bytes) -> dict[str, bytes]:
     """Five base layers whose waste depends on the order they are stacked in."""
     rnd = __import__("random").Random(7)
     libc = bytes(rnd.getrandbits(8) for _ in range(24_000))
     return {
-        "os": tar_of({"etc/os-release": b"ID=fleet\n" + nonce, "bin/sh": b"#!sh\n" * 400, "lib/libc.so": libc,
+        "os": rs.layer_tar({"etc/os-release": b"ID=fleet\n" + nonce, "bin/sh": b"#!sh\n" * 400, "lib/libc.so": libc,
                       "var/cache/apt/archives/tool.deb": bytes(rnd.getrandbits(8) for _ in range(9_000))}),
-        "py": tar_of({"usr/bin/python3": bytes(rnd.getrandbits(8) for _ in range(30_000)) + nonce,
+        "py": rs.layer_tar({"usr/bin/python3": bytes(rnd.getrandbits(8) for _ in range(30_000)) + nonce,
                       "usr/lib/python3/site.py": b"import os\n" * 300,
                       "lib/libc.so": bytes(rnd.getrandbits(8) for _ in range(24_000))}),  # overwrites os's
-        "tools": tar_of({"usr/bin/gcc": bytes(rnd.getrandbits(8) for _ in range(40_000)) + nonce,
+        "tools": rs.layer_tar({"usr/bin/gcc": bytes(rnd.getrandbits(8) for _ in range(40_000)) + nonce,
                          "tmp/build.log": b"compiling\n" * 500}),
-        "clean": tar_of({"etc/cleaned": nonce}, whiteouts=("usr/bin/gcc", "var/cache/apt/archives/tool.deb")),
-        "node": tar_of({"usr/lib/node/npm.js": b"module.exports = 1;\n" * 800 + nonce,
+        "clean": rs.layer_tar({"etc/cleaned": nonce}, whiteouts=("usr/bin/gcc", "var/cache/apt/archives/tool.deb")),
+        "node": rs.layer_tar({"usr/lib/node/npm.js": b"module.exports = 1;\n" * 800 + nonce,
                         "bin/sh": (b"#!sh\n" * 400, 0o755)}),  # only the mode changes: metadata-only waste
     }
 
@@ -187,16 +153,16 @@ def _build(root: Path) -> Fleet:
     try:
         for repo, tags in FLEET.items():
             for tag, names in tags.items():
-                app = tar_of({f"app/{repo}/{tag}.txt": f"{repo}:{tag}\n".encode() + nonce,
+                app = rs.layer_tar({f"app/{repo}/{tag}.txt": f"{repo}:{tag}\n".encode() + nonce,
                               "etc/os-release": b"ID=app\n"})  # overwrites the base's: waste in the os layer
                 lt = f"{repo.replace('/', '-')}-{tag}"
                 rs.umoci_image(layout, lt, [bases[n] for n in names] + [app])
                 pushes.append((lt, f"{main.host}/{repo}:{tag}", None))
         pushes.append((f"{ALIAS[0].replace('/', '-')}-{ALIAS[2]}", f"{main.host}/{ALIAS[0]}:{ALIAS[1]}", None))
-        broken_app = tar_of({"app/broken.bin": os.urandom(30_000)})
+        broken_app = rs.layer_tar({"app/broken.bin": os.urandom(30_000)})
         rs.umoci_image(layout, "broken", [bases["os"], broken_app])
         pushes.append(("broken", f"{main.host}/{BROKEN}", None))
-        rs.umoci_image(layout, "secure", [bases["os"], bases["py"], tar_of({"app/secret.txt": nonce})])
+        rs.umoci_image(layout, "secure", [bases["os"], bases["py"], rs.layer_tar({"app/secret.txt": nonce})])
         pushes.append(("secure", f"{locked.host}/{SECURE}", ":".join(CREDS)))
         # One repository's tags one after another (the registry answers 500 to concurrent first pushes into
         # a new repository), repositories side by side.

@@ -24,20 +24,8 @@ except ImportError:
     import test_fleet as tf
 
 
-@pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tf.Fleet]:
-    f = tf.fleet_once(tmp_path_factory)  # built once per session, whichever file asks first
-    yield f
-    f.stop()
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "driver-cache"
-    monkeypatch.setenv("OCILENS_CACHE_DIR", str(cache))
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
-    monkeypatch.delenv("OCILENS_INSECURE_REGISTRIES", raising=False)
-    return cache
+# the test registry's fleet (built once per session, whichever file asks first) and a fresh cache per test
+fleet, isolated = tf.fleet, tf.isolated
 
 
 @pytest.fixture(scope="module")
