@@ -128,7 +128,11 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
                     continue
                 fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 with open(fd, "wb") as f:
-                    reader.read_data(f.write)
+                    if _h.sparse:  # holes stay holes: seek over them, and end the file at its real size
+                        reader.read_data(f.write, hole=lambda n: f.seek(n, os.SEEK_CUR))
+                        f.truncate(_h.size)
+                    else:
+                        reader.read_data(f.write)
                 left -= 1
                 if not left:
                     break

@@ -1,5 +1,9 @@
 """A streaming tar reader over decompressed chunks: ustar, GNU and PAX headers, names kept as bytes.
 
+GNU sparse members (old GNU type ``S`` and the PAX formats 0.0, 0.1 and 1.0 that ``tar --sparse`` writes) read
+as the regular files they stand for: their real name and size, and their data with the holes as zeros, as
+Go's archive/tar (so runtimes and umoci) and Python's tarfile read them.
+
 Written here rather than using ``tarfile`` because layers need raw byte names (non-UTF-8 names exist),
 one pass over a non-seekable stream, and speed on images with a million entries.
 """
@@ -25,18 +29,23 @@ _NO_DATA = frozenset(b"123456")  # links, devices, directories, fifos: no data w
 # the leading fields of a header, as far as the magic (name mode uid gid size mtime chksum typeflag
 # linkname magic): what ``TarReader._plain_header`` reads
 _FAST_HEADER = struct.Struct("100s8s8s8s12s12s8sB100s6s")
-_SLOW_TYPES = frozenset(b"LKxg34")  # meta records and devices: parsed by ``TarReader._general_header``
+_SLOW_TYPES = frozenset(b"LKxgS34")  # meta records, old GNU sparse and devices: ``TarReader._general_header``
+_GNU_SPARSE = 0x53  # 'S'
+_ZEROS_SIZE = 1 << 20  # the holes of a sparse member are fed as zeros this much at a time
+# Go's archive/tar (so every runtime) refuses long-name and PAX records above 1 MiB; so do we, rather than
+# buffer whatever size a header claims. Sparse maps get the same bound.
+MAX_META = 1 << 20
 
 
 class TarHeader:
     """One archive member's metadata, after long-name and PAX records are folded in."""
 
     __slots__ = ("name", "linkname", "type", "size", "mode", "uid", "gid", "mtime", "devmajor",
-                 "devminor", "xattrs", "offset")
+                 "devminor", "xattrs", "offset", "sparse")
 
     def __init__(self, name: bytes, linkname: bytes, type_: int, size: int, mode: int, uid: int, gid: int,
                  mtime: int, devmajor: int, devminor: int, xattrs: dict[str, bytes] | None,
-                 offset: int) -> None:
+                 offset: int, sparse: bool = False) -> None:
         self.name = name
         self.linkname = linkname
         self.type = type_  # the typeflag byte as an int: ord('0'), ord('5'), ...
@@ -49,6 +58,7 @@ class TarHeader:
         self.devminor = devminor
         self.xattrs = xattrs
         self.offset = offset  # where the header starts in the uncompressed stream
+        self.sparse = sparse  # a GNU sparse file: ``size`` is its real size, its data has holes
 
     def __repr__(self) -> str:
         return f"<TarHeader {self.name!r} type={chr(self.type)!r} size={self.size}>"
@@ -79,7 +89,10 @@ def _cstr(field: bytes) -> bytes:
 
 
 def _parse_pax(data: bytes) -> dict[bytes, bytes]:
-    """PAX extended header records ``"<len> key=value\\n"``; values stay bytes."""
+    """PAX extended header records ``"<len> key=value\\n"``; values stay bytes.
+
+    The repeated ``GNU.sparse.offset`` / ``GNU.sparse.numbytes`` records of GNU sparse format 0.0 are joined
+    into one ``GNU.sparse.map`` (``"offset,numbytes,..."``, format 0.1's record), as Go's archive/tar does."""
     out: dict[bytes, bytes] = {}
     pos = 0
     n = len(data)
@@ -99,8 +112,15 @@ def _parse_pax(data: bytes) -> dict[bytes, bytes]:
         key, eq, value = record.partition(b"=")
         if not eq:
             raise LayerDecodeError(f"malformed PAX header record {record[:40]!r}")
-        out[key] = value
         pos += length
+        if key == b"GNU.sparse.offset" or key == b"GNU.sparse.numbytes":
+            joined = out.get(b"GNU.sparse.map")
+            count = 0 if joined is None else joined.count(b",") + 1
+            if (key == b"GNU.sparse.offset") != (count % 2 == 0):
+                raise LayerDecodeError("malformed GNU sparse map in a PAX header (offset and numbytes out of turn)")
+            out[b"GNU.sparse.map"] = value if joined is None else joined + b"," + value
+            continue
+        out[key] = value
     return out
 
 
@@ -118,6 +138,9 @@ class TarReader:
         self._global_pax: dict[bytes, bytes] = {}
         self.finished = False
         self.buffer = b""  # the buffer the last ``take_plain`` run points into
+        # the current member's sparse map ((offset, length) of each stored piece) and real size, if sparse
+        self._sparse: list[tuple[int, int]] | None = None
+        self._sparse_size = 0
         # raw octal field -> value: modes, owners, mtimes and small sizes repeat (and one int object each
         # serves them all)
         self._numbers: dict[bytes, int] = {}
@@ -186,11 +209,28 @@ class TarReader:
         self._pos = run.end
         return run
 
-    def read_data(self, sink: Callable[[memoryview], None]) -> None:
-        """Feed the current member's data to ``sink`` in pieces."""
+    def read_data(self, sink: Callable[[memoryview], None], hole: Callable[[int], object] | None = None) -> None:
+        """Feed the current member's data to ``sink`` in pieces. A sparse member's holes go to ``hole(n)`` if
+        given (to seek over them), else to ``sink`` as zeros."""
+        if self._sparse is not None:
+            self._read_sparse(sink, hole)
+            return
         n = self._remaining
         self._remaining = 0
         self._consume(n, sink)
+
+    def _read_sparse(self, sink: Callable[[memoryview], None], hole: Callable[[int], object] | None) -> None:
+        segments, size = self._sparse, self._sparse_size
+        self._sparse = None
+        at = 0
+        for offset, length in segments:  # type: ignore[union-attr]
+            if offset > at:
+                _zeros(offset - at, sink, hole)
+            self._remaining -= length  # the lengths add up to the stored data: checked with the map
+            self._consume(length, sink)
+            at = offset + length
+        if size > at:
+            _zeros(size - at, sink, hole)
 
     def read_bytes(self) -> bytes:
         """The current member's whole data (for small files the caller wants to keep)."""
@@ -202,7 +242,7 @@ class TarReader:
         """sha256 hex of the current member's data, consuming it and its padding (one slice when buffered)."""
         n = self._remaining
         end = self._pos + n + self._padding
-        if end <= len(self._buf):
+        if end <= len(self._buf) and self._sparse is None:
             digest = hashlib.sha256(memoryview(self._buf)[self._pos : self._pos + n]).hexdigest()
             self._pos = end
             self._remaining = self._padding = 0
@@ -212,6 +252,7 @@ class TarReader:
         return hasher.hexdigest()
 
     def _skip_rest(self) -> None:
+        self._sparse = None
         if self._remaining:
             n = self._remaining
             self._remaining = 0
@@ -302,6 +343,9 @@ class TarReader:
                 raise LayerDecodeError(f"tar header at offset {offset} has a negative size")
             padding = -size % BLOCK
             if typeflag in (0x4C, 0x4B, 0x78, 0x67):  # 'L' 'K' 'x' 'g': meta records for the next member
+                if size > MAX_META:
+                    raise LayerDecodeError(f"the {chr(typeflag)!r} record at offset {offset} is {size:,} bytes: "
+                                           f"over the 1 MiB that Go's archive/tar (and so runtimes) accept")
                 data = self._take(size)
                 self._consume(padding, None)
                 if typeflag == 0x4C:
@@ -373,12 +417,121 @@ class TarReader:
             size = padding = 0
         self._remaining = size
         self._padding = padding
+        sparse = None
+        if typeflag == _GNU_SPARSE:
+            sparse, size = self._old_gnu_sparse(block, offset)
+            typeflag = 0x30  # a regular file with holes
+        elif pax and (b"GNU.sparse.major" in pax or b"GNU.sparse.map" in pax):
+            sparse, size, name = self._pax_sparse(pax, name, size, offset)
+        if sparse is not None:
+            self._sparse, self._sparse_size = sparse, size
         return TarHeader(name, linkname, typeflag, size, mode, uid, gid, mtime, devmajor, devminor, xattrs,
-                         offset)
+                         offset, sparse is not None)
+
+    # -- GNU sparse members ---------------------------------------------------------------------------
+    def _old_gnu_sparse(self, block: bytes, offset: int) -> tuple[list[tuple[int, int]], int]:
+        """An old GNU ``S`` header's map (4 entries in the header, 21 per extension block after it) and
+        real size. An entry whose offset field starts with NUL ends the map, as in GNU tar and Go."""
+        segments: list[tuple[int, int]] = []
+        entries, more = block[386:482], block[482]
+        while True:
+            for k in range(0, len(entries), 24):
+                if entries[k] == 0:
+                    break
+                segments.append((_num(entries[k:k + 12], "sparse offset"), _num(entries[k + 12:k + 24],
+                                                                                  "sparse numbytes")))
+            if not more:
+                break
+            if len(segments) > MAX_META // 24:
+                raise LayerDecodeError(f"the GNU sparse map of the member at offset {offset} is over 1 MiB")
+            ext = self._take(BLOCK)  # extension blocks come before the data and are not counted in its size
+            entries, more = ext[:504], ext[504]
+        size = _num(block[483:495], "sparse realsize")
+        self._check_sparse(segments, size, offset)
+        return segments, size
+
+    def _pax_sparse(self, pax: dict[bytes, bytes], name: bytes, size: int,
+                    offset: int) -> tuple[list[tuple[int, int]] | None, int, bytes]:
+        """PAX GNU sparse formats 0.0 and 0.1 (the map in ``GNU.sparse.map``) and 1.0 (the map in text at the
+        start of the data); an unknown version is left as the plain file it claims to be, as Go does."""
+        major, minor = pax.get(b"GNU.sparse.major"), pax.get(b"GNU.sparse.minor")
+        if major is not None or minor is not None:
+            if (major, minor) not in ((b"0", b"0"), (b"0", b"1"), (b"1", b"0")):
+                return None, size, name
+        v1 = major == b"1"
+        real = pax.get(b"GNU.sparse.size", pax.get(b"GNU.sparse.realsize"))
+        try:
+            size = int(real) if real is not None else size
+            if v1:
+                segments = self._sparse_map_in_data(offset)
+            else:
+                fields = [int(v) for v in pax.get(b"GNU.sparse.map", b"").split(b",") if v != b""]
+                blocks = pax.get(b"GNU.sparse.numblocks")
+                if len(fields) % 2 or (blocks is not None and int(blocks) * 2 != len(fields)):
+                    raise ValueError("odd sparse map")
+                segments = list(zip(fields[0::2], fields[1::2]))
+        except ValueError:
+            raise LayerDecodeError(f"malformed GNU sparse map in the PAX header at offset {offset}") from None
+        name = pax.get(b"GNU.sparse.name") or name
+        self._check_sparse(segments, size, offset)
+        return segments, size, name
+
+    def _sparse_map_in_data(self, offset: int) -> list[tuple[int, int]]:
+        """Format 1.0: decimal numbers, one per line (the count, then offset and length of each piece), in
+        whole blocks at the start of the member's data."""
+        blocks: list[bytes] = []
+        newlines, want = 0, 1  # lines complete so far; lines needed (the count, then two per piece)
+        while newlines < want:
+            if self._remaining < BLOCK:
+                raise LayerDecodeError(f"the GNU sparse map of the member at offset {offset} runs past its data")
+            if len(blocks) * BLOCK >= MAX_META:
+                raise LayerDecodeError(f"the GNU sparse map of the member at offset {offset} is over 1 MiB")
+            block = self._take(BLOCK)
+            self._remaining -= BLOCK
+            blocks.append(block)
+            newlines += block.count(b"\n")
+            if want == 1 and newlines:
+                count = int(b"".join(blocks).split(b"\n", 1)[0])  # ValueError: reported by the caller
+                if count < 0:
+                    raise ValueError("negative count")
+                want = 1 + 2 * count
+        lines = b"".join(blocks).split(b"\n", want)
+        numbers = [int(line) for line in lines[1:want]]
+        return list(zip(numbers[0::2], numbers[1::2]))
+
+    def _check_sparse(self, segments: list[tuple[int, int]], size: int, offset: int) -> None:
+        """Pieces in order, inside the real size, not overlapping, and exactly the stored data (Go's rules)."""
+        end = 0
+        for start, length in segments:
+            if start < 0 or length < 0 or start < end or start + length > size:
+                raise LayerDecodeError(f"the GNU sparse map of the member at offset {offset} is malformed "
+                                       f"(piece {start}+{length} in a file of {size} bytes)")
+            end = start + length
+        if sum(length for _, length in segments) != self._remaining:
+            raise LayerDecodeError(f"the GNU sparse map of the member at offset {offset} does not match its "
+                                   f"{self._remaining} stored bytes")
 
     def __iter__(self) -> Iterator[TarHeader]:
         while (h := self.next()) is not None:
             yield h
+
+
+_zero_chunk: bytes | None = None
+
+
+def _zeros(n: int, sink: Callable[[memoryview], None], hole: Callable[[int], object] | None) -> None:
+    """A hole of ``n`` bytes: to ``hole`` if given, else to ``sink`` as zeros."""
+    global _zero_chunk
+    if hole is not None:
+        hole(n)
+        return
+    if _zero_chunk is None:
+        _zero_chunk = bytes(_ZEROS_SIZE)
+    view = memoryview(_zero_chunk)
+    while n:
+        k = n if n < _ZEROS_SIZE else _ZEROS_SIZE
+        sink(view[:k])
+        n -= k
 
 
 def _memo(numbers: dict[bytes, int], field: bytes, mask: int = -1) -> int:
