@@ -80,10 +80,12 @@ def analysis_frame(func: Callable[["Image"], pd.DataFrame]) -> property:
         value = self.__dict__.get(name)
         if value is None:
             stored = self._stored_frames.get(name) if self._stored_frames else None
-            value = stored if stored is not None else func(self)
-            self.__dict__[name] = value
-            if stored is None:
-                self._remember(name)
+            if stored is not None:
+                value = self.__dict__[name] = stored
+            else:
+                with gc_paused():  # tables of many short-lived objects: nothing cyclic to collect
+                    value = self.__dict__[name] = func(self)
+                    self._remember(name)
         return value
 
     get.__doc__ = func.__doc__
@@ -150,8 +152,7 @@ class Image:
         ``package`` columns name the package owning the path at that layer (see ``packages``)."""
         from .packages import add_package_columns
 
-        with gc_paused():
-            return add_package_columns(self, _frames().events_frame(self.assembly), "events")
+        return add_package_columns(self, _frames().events_frame(self.assembly), "events")
 
     @analysis_frame
     def files(self) -> pd.DataFrame:
@@ -159,8 +160,7 @@ class Image:
         that owns it (NA: no package database claims it)."""
         from .packages import add_package_columns
 
-        with gc_paused():
-            return add_package_columns(self, _frames().files_frame(self.assembly), "files")
+        return add_package_columns(self, _frames().files_frame(self.assembly), "files")
 
     @cached_property
     def packages(self) -> pd.DataFrame:
