@@ -47,7 +47,8 @@ class AtomicBlobWriter:
     def __init__(self, final: Path, *, durable: bool = True) -> None:
         self.final = final
         # durable=False skips the fsync, for content verified on every read (blobs, by digest): the torn
-        # file a power loss might leave behind is then caught, removed and reported, never used
+        # file a power loss might leave behind is then caught and removed, never used (a registry image's
+        # scan then fetches the blob again)
         self.durable = durable
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)

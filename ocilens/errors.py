@@ -125,7 +125,12 @@ class RegistryUnavailable(RegistryError):
 
 
 class IntegrityError(OcilensError):
-    """Bytes that are not what their descriptor promised."""
+    """Bytes that are not what their descriptor promised.
+
+    ``evicted`` is True when the bad bytes were a copy in ocilens's blob cache (a disk fault, a power cut
+    while it was written): the entry is gone, and reading the blob again fetches it from the registry."""
+
+    evicted = False
 
     def __init__(self, message: str, *, reference: str | None = None, digest: str | None = None,
                  hint: str | None = None) -> None:

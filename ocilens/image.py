@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .assemble import Assembly, assemble
 from .cache import FrameCache, ScanCache, frames_key
-from .errors import DigestMismatch, UnsupportedImage
+from .errors import DigestMismatch, IntegrityError, UnsupportedImage
 from .manifest import ImageManifest, parse_json
 from .platform import Platform
 from .scan import LayerScan, scan_layer
@@ -283,7 +283,7 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
         else:
             todo.append(i)
 
-    def run(i: int) -> LayerScan:
+    def scan_once(i: int) -> LayerScan:
         d = descs[i]
         if progress:
             progress("layer_start", index=i, digest=d.digest, size=d.size)
@@ -294,7 +294,16 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
                 progress("layer_bytes", index=i, digest=d.digest, done=done[0], total=d.size)
         else:
             on_bytes = None  # type: ignore[assignment]
-        scan = scan_layer(source, d, i, on_bytes)
+        return scan_layer(source, d, i, on_bytes)
+
+    def run(i: int) -> LayerScan:
+        try:
+            scan = scan_once(i)
+        except IntegrityError as exc:
+            if not exc.evicted:
+                raise
+            scan = scan_once(i)  # a corrupt copy in the blob cache, now removed: once more, from the source
+        d = descs[i]
         if cache is not None:
             cache.put(d.digest, scan)
         if progress:

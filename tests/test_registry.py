@@ -19,7 +19,9 @@ import pytest
 import zstandard
 
 from ocilens.cache import BlobStore
-from ocilens.errors import AuthenticationError, ImageNotFound, RegistryNotFound, RegistryUnavailable
+import ocilens
+from ocilens.errors import (AuthenticationError, DigestMismatch, ImageNotFound, RegistryNotFound,
+                            RegistryUnavailable)
 from ocilens.manifest import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
 from ocilens.platform import Platform, host_platform
 from ocilens.sources.registry import RegistrySource, platforms
@@ -228,6 +230,43 @@ def test_pull_by_digest_then_offline(anon: Registry, isolated: BlobStore) -> Non
         assert offline._client is None  # no connection was even attempted
     with RegistrySource(f"127.0.0.1:{rs.free_port()}/team/multi:1") as by_tag, pytest.raises(RegistryUnavailable):
         by_tag.resolve()  # a tag can move: it always asks the registry
+
+
+def _corrupt(path: Path) -> None:
+    """Flip bytes in the middle of a cached blob, keeping its size (as a torn write or a disk fault would)."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_cached_blob_is_fetched_again(anon: Registry, images: Images, isolated: BlobStore) -> None:
+    """A layer whose cached copy went bad is removed from the cache and read again from the registry: the
+    analysis succeeds and the cache holds the registry's bytes again."""
+    ref = f"{anon.host}/team/app:1"
+    first = ocilens.load(ref, progress=False, cache=False)
+    big = max(first.manifest.layers, key=lambda d: d.size)
+    _corrupt(isolated.path(big.digest))
+    again = ocilens.load(ref, progress=False, cache=False)  # no scan cache: the layer blobs are read
+    assert again.files.equals(first.files)
+    assert isolated.path(big.digest).read_bytes() == layout_blob(images.layout, big.digest)
+
+
+def test_a_corrupt_cached_blob_with_the_registry_gone(anon: Registry, isolated: BlobStore) -> None:
+    """Offline, the corrupt copy is still removed, and the error says the registry could not be reached,
+    with the digest mismatch that sent it there as its context."""
+    with RegistrySource(f"{anon.host}/team/multi:1") as src:
+        index_digest = src._top_manifest()[2]
+    ref = f"{anon.host}/team/multi@{index_digest}"
+    first = ocilens.load(ref, platform="linux/arm64", progress=False, cache=False)
+    big = max(first.manifest.layers, key=lambda d: d.size)
+    _corrupt(isolated.path(big.digest))
+    dead = f"127.0.0.1:{rs.free_port()}/team/multi@{index_digest}"
+    with pytest.raises(RegistryUnavailable) as info:
+        ocilens.load(dead, platform="linux/arm64", progress=False, cache=False)
+    assert isinstance(info.value.__context__, DigestMismatch)
+    assert info.value.__context__.evicted and big.digest in str(info.value.__context__)
+    assert not isolated.has(big.digest)
 
 
 def test_bundled_sample(anon: Registry) -> None:

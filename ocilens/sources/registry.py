@@ -110,7 +110,9 @@ class _CachedReader(VerifiedReader):
         except IntegrityError as exc:
             self._path.unlink(missing_ok=True)
             exc.reference = self._reference
-            exc.add_note(f"the corrupt cache entry {self._path} was removed; load the image again")
+            exc.evicted = True
+            exc.add_note(f"the corrupt cache entry {self._path} was removed; the next read fetches the blob "
+                         "from the registry")
             raise
 
 
