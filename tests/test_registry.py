@@ -246,10 +246,13 @@ def test_a_corrupt_cached_blob_is_fetched_again(anon: Registry, images: Images, 
     ref = f"{anon.host}/team/app:1"
     first = ocilens.load(ref, progress=False, cache=False)
     big = max(first.manifest.layers, key=lambda d: d.size)
+    config = first.manifest.config
     _corrupt(isolated.path(big.digest))
+    _corrupt(isolated.path(config.digest))
     again = ocilens.load(ref, progress=False, cache=False)  # no scan cache: the layer blobs are read
-    assert again.files.equals(first.files)
-    assert isolated.path(big.digest).read_bytes() == layout_blob(images.layout, big.digest)
+    assert again.files.equals(first.files) and again.config == first.config
+    for d in (big, config):
+        assert isolated.path(d.digest).read_bytes() == layout_blob(images.layout, d.digest)
 
 
 def test_a_corrupt_cached_blob_with_the_registry_gone(anon: Registry, isolated: BlobStore) -> None:

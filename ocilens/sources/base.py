@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import BinaryIO
 
+from ..errors import IntegrityError
 from ..manifest import Descriptor, ImageManifest
 from ..platform import Platform
 
@@ -35,7 +36,14 @@ class Source(ABC):
         """A verified stream of the blob's bytes."""
 
     def read_blob(self, desc: Descriptor) -> bytes:
-        """The whole blob, verified (for configs and manifests: small)."""
+        """The whole blob, verified (for configs and manifests: small); read twice if the first copy was a
+        corrupt cache entry, which reading removed."""
+        try:
+            with self.open_blob(desc) as stream:
+                return stream.read()
+        except IntegrityError as exc:
+            if not exc.evicted:
+                raise
         with self.open_blob(desc) as stream:
             return stream.read()
 
