@@ -126,13 +126,21 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
                 host = by_ordinal.get(ordinal)
                 if host is None:
                     continue
-                fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                with open(fd, "wb") as f:
-                    if _h.sparse:  # holes stay holes: seek over them, and end the file at its real size
-                        reader.read_data(f.write, hole=lambda n: f.seek(n, os.SEEK_CUR))
-                        f.truncate(_h.size)
-                    else:
-                        reader.read_data(f.write)
+                try:
+                    fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    with open(fd, "wb") as f:
+                        if _h.sparse:  # holes stay holes: seek over them, and end the file at its real size
+                            reader.read_data(f.write, hole=lambda n: f.seek(n, os.SEEK_CUR))
+                            f.truncate(_h.size)
+                        else:
+                            reader.read_data(f.write)
+                except OSError as exc:  # a full disk, a size the file system cannot hold, ...
+                    path = "/" + os.path.relpath(host, root)
+                    raise ExtractionError(f"{image.reference}: layer {layer}: cannot write {path} "
+                                          f"({_h.size:,} bytes): {exc.strerror or exc}", path=path,
+                                          reference=image.reference,
+                                          hint=f"the file system under {root} refused it; nothing was written "
+                                               "outside that directory") from None
                 left -= 1
                 if not left:
                     break

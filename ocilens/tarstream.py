@@ -209,6 +209,13 @@ class TarReader:
         self._pos = run.end
         return run
 
+    @property
+    def holes(self) -> int:
+        """Bytes of holes in the current member, if it is sparse and not read yet (else 0)."""
+        if self._sparse is None:
+            return 0
+        return self._sparse_size - sum(length for _, length in self._sparse)
+
     def read_data(self, sink: Callable[[memoryview], None], hole: Callable[[int], object] | None = None) -> None:
         """Feed the current member's data to ``sink`` in pieces. A sparse member's holes go to ``hole(n)`` if
         given (to seek over them), else to ``sink`` as zeros."""

@@ -20,6 +20,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import ocilens
@@ -138,6 +139,9 @@ def test_a_cached_scan_keeps_the_sparse_reading(tmp_path: Path, sparse_tars, mon
 
 
 def _octal(value: int, width: int) -> bytes:
+    """An octal field, or GNU base-256 (high bit set) for a value octal digits cannot hold."""
+    if value >= 8 ** (width - 1):
+        return b"\x80" + value.to_bytes(width - 1, "big")
     return f"{value:0{width - 1}o}".encode() + b"\x00"
 
 
@@ -246,6 +250,34 @@ def test_unknown_sparse_version_is_the_plain_file_it_claims_to_be(tmp_path: Path
     assert list(rows.index) == ["/plain"]
     assert rows.loc["/plain", "size"] == len(STORED)
     assert rows.loc["/plain", "digest"] == hashlib.sha256(STORED).hexdigest()
+
+
+def test_a_sparse_file_of_huge_holes_is_not_hashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Holes beyond the hashing budget (a few hundred bytes of tar can claim exabytes): no digest, an anomaly
+    that says why, no waiting; a second such file is not "the same content" as the first; extraction still
+    writes it, holes as holes."""
+    import ocilens.scan
+
+    monkeypatch.setattr(ocilens.scan, "SPARSE_HASH_LIMIT", 1 << 20)  # the rule, at a size a test can check
+    huge = 1 << 62
+    member = _old_gnu([(0, 600), (huge - 100, 100)], huge, STORED)
+    layout = layout_from_tars(tmp_path, [member, member])  # the same file twice: added, then overwritten
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    rows = img.files.set_index("path")
+    assert rows.loc["/f", "size"] == huge and pd.isna(rows.loc["/f", "digest"])
+    events = img.events
+    assert list(events["event"]) == ["added", "overwritten"]
+    assert bool(events["content_changed"].iloc[1]) is True  # unknown content is not "metadata only"
+    kinds = img.anomalies[["path", "kind"]].drop_duplicates()
+    assert kinds.values.tolist() == [["/f", "sparse_unhashed"]]
+    assert f"{huge - 700:,}" in img.anomalies["detail"].iloc[0]
+    out = tmp_path / "out"
+    try:
+        img.extract(out)
+    except ocilens.errors.ExtractionError as exc:  # file systems cap file sizes (ext4: 16 TiB)
+        assert exc.path == "/f" and "layer 1" in str(exc)
+    else:
+        assert (out / "f").stat().st_size == huge
 
 
 def test_extraction_of_a_sparse_member_stays_inside_its_file(tmp_path: Path) -> None:
