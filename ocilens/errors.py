@@ -178,11 +178,13 @@ class UnsafeEntryError(OcilensError):
 
 
 class ExtractionError(OcilensError):
-    """The target directory cannot take the rootfs (not empty, not writable, ...)."""
+    """The target directory cannot take the rootfs (not empty, not writable, full, ...); ``path`` is the
+    target or the image path it refused, ``layer`` the layer that path came from (if one did)."""
 
     def __init__(self, message: str, *, reference: str | None = None, path: str | None = None,
-                 hint: str | None = None) -> None:
+                 layer: int | None = None, hint: str | None = None) -> None:
         self.path = path
+        self.layer = layer
         super().__init__(message, reference=reference, hint=hint)
 
 

@@ -4,7 +4,11 @@ Nothing is written from a tar name directly: every path comes from the assembled
 normalized and clamped inside the image root and every parent is a directory this extraction created
 itself in an empty target. So no entry can escape through ``..``, an absolute name, a symlink planted by an
 earlier entry or layer, or a hardlink pointing out. The result matches ``umoci unpack``: content, types,
-permission bits, symlink targets, hardlinks as real hardlinks, owners when run as root, mtimes.
+permission bits, symlink targets, hardlinks as real hardlinks, owners when run as root, mtimes to the
+nanosecond, xattrs (but the host-specific and overlayfs ones umoci refuses too).
+
+Every layer is read to its end, so its digest is checked again: bytes changed since ``load()`` fail the
+extraction. A failed extraction (that, a file system refusing a path, Ctrl-C) removes what it wrote.
 """
 
 from __future__ import annotations
@@ -88,11 +92,21 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
                                    f"({len(bad)} unsafe entries in all)", path=path, layer=layer,
                                    reference=image.reference,
                                    hint="see image.anomalies; extract without strict=True to contain them")
+    created = not os.path.lexists(target)
     root = str(_prepare_target(target, image.reference))
-    is_root = os.geteuid() == 0
-    make_devices = is_root if devices is None else devices
+    try:
+        return _write(image, root, is_root=os.geteuid() == 0,
+                      make_devices=os.geteuid() == 0 if devices is None else devices)
+    except BaseException:
+        _clear(root, remove=created)  # a failed extraction leaves no partial tree (as umoci)
+        raise
+
+
+def _write(image: "Image", root: str, *, is_root: bool, make_devices: bool) -> ExtractResult:
+    asm = image.assembly
     result = ExtractResult(Path(root))
     tree = asm.tree
+    where: list[tuple[str, int | None]] = [("/", None)]  # the image path (and layer) being written, for errors
 
     # Hardlink groups: one content write per inode, at its original path if it survives; other names link.
     primary = asm.link_primaries()
@@ -105,11 +119,6 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
     def secondary(path: str, node) -> bool:
         key = node.inode or node.link_group
         return bool(key) and primary.get(key, path) != path
-
-    dirs = sorted((p for p, n in tree.items() if n.type == "d" and p != "/"))
-    for p in dirs:
-        os.mkdir(_host(root, p), 0o700)
-        result.dirs += 1
 
     def write_layer(layer: int) -> None:
         scan = image.scans[layer]
@@ -135,89 +144,155 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
                         else:
                             reader.read_data(f.write)
                 except OSError as exc:  # a full disk, a size the file system cannot hold, ...
-                    path = "/" + os.path.relpath(host, root)
-                    raise ExtractionError(f"{image.reference}: layer {layer}: cannot write {path} "
-                                          f"({_h.size:,} bytes): {exc.strerror or exc}", path=path,
-                                          reference=image.reference,
-                                          hint=f"the file system under {root} refused it; nothing was written "
-                                               "outside that directory") from None
+                    raise _refused(image, root, host, layer, exc, f"({_h.size:,} bytes)") from None
                 left -= 1
                 if not left:
                     break
+            # The rest of the blob is read too, unparsed: its digest is checked at its end, so bytes changed
+            # since load() fail the extraction instead of landing in the tree.
+            while raw.read(1 << 20):
+                pass
 
-    layers = sorted(wanted)
-    if len(layers) > 1:
-        with ThreadPoolExecutor(max_workers=min(len(layers), os.cpu_count() or 2)) as pool:
-            list(pool.map(write_layer, layers))
-    else:
-        for layer in layers:
-            write_layer(layer)
+    try:
+        for p in sorted(p for p, n in tree.items() if n.type == "d" and p != "/"):
+            where[0] = (p, tree[p].layer)
+            os.mkdir(_host(root, p), 0o700)
+            result.dirs += 1
 
-    links: list[tuple[str, str]] = []
-    for path, node in sorted(tree.items()):
-        if path == "/":
-            continue
-        host = _host(root, path)
-        t = node.type
-        if secondary(path, node):
-            links.append((_host(root, primary[node.inode or node.link_group]), host))
-        elif t in ("f", "h"):
-            result.files += 1
-        elif t == "l":
-            os.symlink(os.fsencode(node.linkname or ""), os.fsencode(host))
-            result.symlinks += 1
-        elif t == "p":
-            os.mkfifo(host, 0o600)
-            result.fifos += 1
-        elif t in ("c", "b"):
-            src_layer, src_entry = asm.device_alias.get((node.layer, node.entry), (node.layer, node.entry))
-            major, minor = image.scans[src_layer].devices.get(src_entry, (0, 0))
-            if not make_devices:
-                result.skipped.append((path, "device node (not root; pass devices=True to try)"))
-                continue
-            try:
-                kind = stat.S_IFCHR if t == "c" else stat.S_IFBLK
-                os.mknod(host, kind | 0o600, os.makedev(major, minor))
-                result.devices += 1
-            except PermissionError:
-                result.skipped.append((path, "device node: not permitted here"))
-                continue
-    for source, host in links:
-        if os.path.lexists(source):  # a skipped device has no name to link to
-            os.link(source, host, follow_symlinks=False)
-            result.hardlinks += 1
-
-    # Metadata last: owners, then modes (chown clears setuid), xattrs, then times; directories deepest first.
-    entries = sorted(tree.items(), key=lambda kv: kv[0].count("/"), reverse=True)
-    for path, node in entries:
-        if secondary(path, node):
-            continue  # hardlinks share their inode's metadata, as umoci leaves it
-        if path == "/":
-            if node.entry < 0:
-                continue  # no layer set the root's attributes: leave the target directory as it is
-            host = root
+        layers = sorted(wanted)
+        if len(layers) > 1:
+            with ThreadPoolExecutor(max_workers=min(len(layers), os.cpu_count() or 2)) as pool:
+                list(pool.map(write_layer, layers))
         else:
+            for layer in layers:
+                write_layer(layer)
+
+        links: list[tuple[str, str, str, int]] = []
+        for path, node in sorted(tree.items()):
+            if path == "/":
+                continue
+            where[0] = (path, node.layer)
             host = _host(root, path)
-        if not os.path.lexists(host):
-            continue  # a skipped device node
-        if is_root:
-            os.lchown(host, node.uid, node.gid)
-        if node.type != "l":
-            os.chmod(host, node.mode & 0o7777)
-        if node.layer >= 0 and node.entry >= 0:
-            xattrs = image.scans[node.layer].xattrs.get(node.entry)
-            if xattrs and is_root:
-                for name, value in xattrs.items():
-                    try:
-                        os.setxattr(host, name, value, follow_symlinks=False)
-                    except OSError as exc:
-                        if exc.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
-                            raise
-                        result.skipped.append((path, f"xattr {name}: {exc.strerror}"))
-        if node.implicit:
-            continue  # a parent no entry described: umoci leaves it as created (mtime: now)
+            t = node.type
+            if secondary(path, node):
+                links.append((_host(root, primary[node.inode or node.link_group]), host, path, node.layer))
+            elif t in ("f", "h"):
+                result.files += 1
+            elif t == "l":
+                os.symlink(os.fsencode(node.linkname or ""), os.fsencode(host))
+                result.symlinks += 1
+            elif t == "p":
+                os.mkfifo(host, 0o600)
+                result.fifos += 1
+            elif t in ("c", "b"):
+                src_layer, src_entry = asm.device_alias.get((node.layer, node.entry), (node.layer, node.entry))
+                major, minor = image.scans[src_layer].devices.get(src_entry, (0, 0))
+                if not make_devices:
+                    result.skipped.append((path, "device node (not root; pass devices=True to try)"))
+                    continue
+                try:
+                    kind = stat.S_IFCHR if t == "c" else stat.S_IFBLK
+                    os.mknod(host, kind | 0o600, os.makedev(major, minor))
+                    result.devices += 1
+                except PermissionError:
+                    result.skipped.append((path, "device node: not permitted here"))
+                    continue
+        for source, host, path, layer in links:
+            where[0] = (path, layer)
+            if os.path.lexists(source):  # a skipped device has no name to link to
+                os.link(source, host, follow_symlinks=False)
+                result.hardlinks += 1
+
+        # Metadata last: owners, then modes (chown clears setuid), xattrs, then times; directories deepest
+        # first. The root gets its owner and mode too: a layer's "./" entry's, else umoci's 0755 and 0:0.
+        entries = sorted(tree.items(), key=lambda kv: kv[0].count("/"), reverse=True)
+        for path, node in entries:
+            if secondary(path, node):
+                continue  # hardlinks share their inode's metadata, as umoci leaves it
+            where[0] = (path, node.layer if node.layer >= 0 else None)
+            host = root if path == "/" else _host(root, path)
+            if not os.path.lexists(host):
+                continue  # a skipped device node
+            if is_root:
+                os.lchown(host, node.uid, node.gid)
+            if node.type != "l":
+                os.chmod(host, node.mode & 0o7777)
+            if node.layer >= 0 and node.entry >= 0:
+                xattrs = image.scans[node.layer].xattrs.get(node.entry)
+                if xattrs:
+                    _set_xattrs(host, path, xattrs, is_root, result)
+            if node.implicit:
+                continue  # a parent (or root) no entry described: umoci leaves its mtime as created (now)
+            mtime_ns = node.mtime * 10**9 + image.scans[node.layer].mtime_ns.get(node.entry, 0) \
+                if node.layer >= 0 else node.mtime * 10**9
+            try:
+                os.utime(host, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+            except OSError:
+                pass  # a time the file system cannot hold
+    except OSError as exc:
+        path, layer = where[0]
+        raise _refused(image, root, _host(root, path) if path != "/" else root, layer, exc) from None
+    return result
+
+
+#: xattrs never unpacked, as umoci refuses them: SELinux labels are host policy, NFSv4 ACLs host-specific,
+#: and overlayfs's own attributes would turn the tree into something else when used as an overlay layer
+#: (``trusted.overlay.opaque`` is a whiteout outside the spec's ``.wh.`` files).
+REFUSED_XATTRS = ("security.selinux", "system.nfs4_acl")
+REFUSED_XATTR_PREFIXES = ("trusted.overlay.",)
+
+
+def _set_xattrs(host: str, path: str, xattrs: dict[str, bytes], is_root: bool, result: ExtractResult) -> None:
+    """Set what the target allows; every xattr not set is listed in ``result.skipped`` with the reason."""
+    for name, value in xattrs.items():
+        if name in REFUSED_XATTRS or name.startswith(REFUSED_XATTR_PREFIXES):
+            result.skipped.append((path, f"xattr {name}: never unpacked (as umoci)"))
+            continue
+        if not is_root and not name.startswith("user."):
+            result.skipped.append((path, f"xattr {name}: needs root"))
+            continue
         try:
-            os.utime(host, ns=(node.mtime * 10**9, node.mtime * 10**9), follow_symlinks=False)
+            os.setxattr(host, name, value, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
+                raise
+            result.skipped.append((path, f"xattr {name}: {exc.strerror}"))
+
+
+def _refused(image: "Image", root: str, host: str, layer: int | None, exc: OSError, what: str = "") -> ExtractionError:
+    """The file system's refusal of one path, as an error that names it and its layer."""
+    path = "/" + os.path.relpath(host, root) if host != root else "/"
+    where = f"layer {layer}: " if layer is not None else ""
+    return ExtractionError(f"{image.reference}: {where}cannot write {path}{' ' + what if what else ''}: "
+                           f"{exc.strerror or exc}", path=path, layer=layer, reference=image.reference,
+                           hint=f"the file system under {root} refused it (full, or a name or size it cannot "
+                                "hold); the partial tree was removed, and nothing was written outside it")
+
+
+def _clear(root: str, *, remove: bool) -> None:
+    """Remove what an extraction wrote under ``root`` (and ``root`` itself if it made it), best effort."""
+    import shutil
+
+    def unblock(func, path, _exc) -> None:  # directories written 0555 or 0000 by the image
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700, follow_symlinks=False)
         except OSError:
             pass
-    return result
+        try:
+            func(path)
+        except OSError:
+            pass
+
+    if remove:
+        shutil.rmtree(root, onerror=unblock)
+        return
+    for name in os.listdir(root):
+        full = os.path.join(root, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, onerror=unblock)
+        else:
+            try:
+                os.unlink(full)
+            except OSError:
+                pass

@@ -105,6 +105,7 @@ class LayerScan:
     ordinals: list[int] | range = field(default_factory=list)  # member number in the tar, for extraction
     devices: dict[int, tuple[int, int]] = field(default_factory=dict)  # entry index -> (major, minor)
     xattrs: dict[int, dict[str, bytes]] = field(default_factory=dict)  # entry index -> xattrs
+    mtime_ns: dict[int, int] = field(default_factory=dict)  # entry index -> nanoseconds past mtime (PAX times)
     whiteouts: list[tuple[str, int]] = field(default_factory=list)  # (removed path, ordinal)
     opaques: list[tuple[str, int]] = field(default_factory=list)  # (directory, ordinal)
     anomalies: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, detail)
@@ -349,3 +350,5 @@ def _add_member(scan: LayerScan, reader: TarReader, h: TarHeader, ordinal: int, 
             scan.devices[i] = (h.devmajor, h.devminor)
     if h.xattrs:
         scan.xattrs[i] = h.xattrs
+    if h.mtime_ns:
+        scan.mtime_ns[i] = h.mtime_ns

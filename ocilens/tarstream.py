@@ -41,11 +41,11 @@ class TarHeader:
     """One archive member's metadata, after long-name and PAX records are folded in."""
 
     __slots__ = ("name", "linkname", "type", "size", "mode", "uid", "gid", "mtime", "devmajor",
-                 "devminor", "xattrs", "offset", "sparse")
+                 "devminor", "xattrs", "offset", "sparse", "mtime_ns")
 
     def __init__(self, name: bytes, linkname: bytes, type_: int, size: int, mode: int, uid: int, gid: int,
                  mtime: int, devmajor: int, devminor: int, xattrs: dict[str, bytes] | None,
-                 offset: int, sparse: bool = False) -> None:
+                 offset: int, sparse: bool = False, mtime_ns: int = 0) -> None:
         self.name = name
         self.linkname = linkname
         self.type = type_  # the typeflag byte as an int: ord('0'), ord('5'), ...
@@ -59,6 +59,7 @@ class TarHeader:
         self.xattrs = xattrs
         self.offset = offset  # where the header starts in the uncompressed stream
         self.sparse = sparse  # a GNU sparse file: ``size`` is its real size, its data has holes
+        self.mtime_ns = mtime_ns  # nanoseconds past ``mtime`` (whole seconds, floored): PAX times have them
 
     def __repr__(self) -> str:
         return f"<TarHeader {self.name!r} type={chr(self.type)!r} size={self.size}>"
@@ -393,7 +394,7 @@ class TarReader:
         uid = _num(block[108:116], "uid")
         gid = _num(block[116:124], "gid")
         mtime = _num(block[136:148], "mtime")
-        devmajor = devminor = 0
+        devmajor = devminor = mtime_ns = 0
         if typeflag in (0x33, 0x34):  # '3' char, '4' block
             devmajor = _num(block[329:337], "devmajor")
             devminor = _num(block[337:345], "devminor")
@@ -403,6 +404,9 @@ class TarReader:
                 name = pax[b"path"]
             if b"linkpath" in pax:
                 linkname = pax[b"linkpath"]
+            if b"\x00" in name or b"\x00" in linkname:  # Go's archive/tar (so runtimes) refuse the header
+                raise LayerDecodeError(f"the PAX path or linkpath of the header at offset {offset} holds a NUL "
+                                       f"byte: {name[:60]!r}")
             try:
                 if b"size" in pax:
                     size = int(pax[b"size"])
@@ -412,7 +416,7 @@ class TarReader:
                 if b"gid" in pax:
                     gid = int(pax[b"gid"])
                 if b"mtime" in pax:
-                    mtime = int(float(pax[b"mtime"]))
+                    mtime, mtime_ns = _pax_time(pax[b"mtime"])
             except (ValueError, OverflowError):  # not a number, or inf / nan
                 raise LayerDecodeError(f"malformed numeric PAX value in the header at offset {offset}") from None
             for key, value in pax.items():
@@ -433,7 +437,7 @@ class TarReader:
         if sparse is not None:
             self._sparse, self._sparse_size = sparse, size
         return TarHeader(name, linkname, typeflag, size, mode, uid, gid, mtime, devmajor, devminor, xattrs,
-                         offset, sparse is not None)
+                         offset, sparse is not None, mtime_ns)
 
     # -- GNU sparse members ---------------------------------------------------------------------------
     def _old_gnu_sparse(self, block: bytes, offset: int) -> tuple[list[tuple[int, int]], int]:
@@ -521,6 +525,18 @@ class TarReader:
     def __iter__(self) -> Iterator[TarHeader]:
         while (h := self.next()) is not None:
             yield h
+
+
+def _pax_time(value: bytes) -> tuple[int, int]:
+    """A PAX time ``[-]SECONDS[.FRACTION]`` as (whole seconds, floored; nanoseconds past them), as Go reads
+    it: digits past the ninth decimal are dropped. Not a number (or inf, nan) raises ValueError."""
+    text = value.decode("ascii")
+    negative = text.startswith("-")
+    whole, _, frac = text.lstrip("+-").partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        raise ValueError(value)
+    total = int(whole) * 10**9 + int((frac[:9] or "0").ljust(9, "0"))
+    return divmod(-total if negative else total, 10**9)
 
 
 _zero_chunk: bytes | None = None

@@ -1,0 +1,142 @@
+"""Extraction details checked against ``umoci unpack`` of the same layout, and extraction failures.
+
+The truth is umoci's rootfs (attributes to the nanosecond, xattrs) or, for failures, what the brief asks of
+every bad input: a typed error naming the layer and path, and no partial tree left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import ocilens
+from imagebuild import Entry, blob_path, layout_from_tars, manifest_of, tar_layer, umoci_unpack
+from ocilens.errors import DigestMismatch, ExtractionError, LayerDecodeError
+from ocilens.extract import ExtractResult, _set_xattrs
+
+E = Entry
+
+
+def _both(tmp_path: Path, layers: list[list[Entry]], target: Path | None = None) -> tuple[ocilens.Image, Path, Path]:
+    layout = layout_from_tars(tmp_path, [tar_layer(layer) for layer in layers])
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    ours = target or tmp_path / "ours"
+    img.extract(ours)
+    return img, ours, umoci_unpack(layout, "t", tmp_path / "bundle")
+
+
+def _attrs(path: Path) -> tuple[str, int, int, int]:
+    st = os.lstat(path)
+    return oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid, st.st_mtime_ns
+
+
+def _xattrs(path: Path) -> dict[str, bytes]:
+    return {n: os.getxattr(path, n, follow_symlinks=False) for n in os.listxattr(path, follow_symlinks=False)}
+
+
+def test_subsecond_pax_times_are_kept_to_the_nanosecond(tmp_path: Path) -> None:
+    layers = [[E.file("f", b"f", pax={"mtime": "1700000000.75"}), E.dir("d", pax={"mtime": "1700000001.5"}),
+               E.symlink("s", "f", pax={"mtime": "1700000002.123456789"}),
+               E.file("old", b"o", pax={"mtime": "-1.5"})]]
+    img, ours, theirs = _both(tmp_path, layers)
+    for name in ("f", "d", "s", "old"):
+        assert os.lstat(ours / name).st_mtime_ns == os.lstat(theirs / name).st_mtime_ns, name
+    assert os.lstat(ours / "old").st_mtime_ns == -1_500_000_000
+    mtimes = img.files.set_index("path")["mtime"]  # the tables keep whole seconds, floored
+    assert mtimes["/f"] == pd.Timestamp(1700000000, unit="s", tz="UTC")
+    assert mtimes["/old"] == pd.Timestamp(-2, unit="s", tz="UTC")
+
+
+def test_the_root_gets_umocis_attributes_when_no_layer_sets_them(tmp_path: Path) -> None:
+    """No ``./`` entry (most images): 0755 and 0:0 as umoci, even on an existing target; the mtime is left as
+    the writing made it, as umoci leaves it."""
+    target = tmp_path / "existing"
+    target.mkdir(mode=0o700)
+    os.chown(target, 1234, 1234)
+    _, ours, theirs = _both(tmp_path, [[E.file("etc/motd", b"hi")]], target)
+    assert _attrs(ours)[:3] == _attrs(theirs)[:3] == ("0o755", 0, 0)
+
+
+def test_a_dot_entry_sets_the_root(tmp_path: Path) -> None:
+    _, ours, theirs = _both(tmp_path, [[E.dir(".", mode=0o750, uid=7, gid=8, mtime=1_600_000_000), E.file("x", b"x")]])
+    assert _attrs(ours) == _attrs(theirs)
+
+
+def test_host_specific_and_overlay_xattrs_are_not_unpacked(tmp_path: Path) -> None:
+    """umoci refuses security.selinux and trusted.overlay.* (an opaque directory in disguise); the rest land."""
+    pax = {"SCHILY.xattr.security.selinux": "system_u:object_r:etc_t:s0",
+           "SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.trusted.overlay.redirect": "/x",
+           "SCHILY.xattr.user.kept": "1", "SCHILY.xattr.trusted.kept": "2"}
+    layout = layout_from_tars(tmp_path, [tar_layer([E.dir("d", pax=pax), E.file("d/f", b"f")])])
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    result = img.extract(tmp_path / "ours")
+    theirs = umoci_unpack(layout, "t", tmp_path / "bundle")
+    assert _xattrs(tmp_path / "ours" / "d") == _xattrs(theirs / "d") == {"user.kept": b"1", "trusted.kept": b"2"}
+    skipped = {reason.split(":")[0] for path, reason in result.skipped if path == "/d"}
+    assert skipped == {"xattr security.selinux", "xattr trusted.overlay.opaque", "xattr trusted.overlay.redirect"}
+
+
+def test_without_root_user_xattrs_are_set_and_the_rest_listed(tmp_path: Path) -> None:
+    """What a non-root extraction can set (``user.*``, as ``umoci --rootless``) it sets; the rest is listed."""
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    result = ExtractResult(tmp_path)
+    _set_xattrs(str(f), "/f", {"user.a": b"1", "security.capability": b"\x01\x00\x00\x02"}, False, result)
+    assert _xattrs(f) == {"user.a": b"1"}
+    assert result.skipped == [("/f", "xattr security.capability: needs root")]
+
+
+def test_bytes_changed_after_load_fail_the_extraction_and_leave_nothing(tmp_path: Path) -> None:
+    """The layer is read to its end and verified again: a blob changed since ``load()`` is a DigestMismatch,
+    not a tree with the new bytes in it; the target it created is gone."""
+    tar = tar_layer([E.file("etc/motd", b"GOOD-CONTENT"), E.file("z/rest", b"r" * 5000)])
+    layout = layout_from_tars(tmp_path, [tar], "none")
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    blob = blob_path(layout, manifest_of(layout, "t")["layers"][0]["digest"])
+    blob.write_bytes(blob.read_bytes().replace(b"GOOD-CONTENT", b"EVIL-CONTENT"))
+    target = tmp_path / "new" / "rootfs"
+    with pytest.raises(DigestMismatch):
+        img.extract(target)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("where", ["file", "directory"])
+def test_a_name_the_file_system_refuses_is_a_typed_error_and_the_target_is_emptied(tmp_path: Path,
+                                                                                    where: str) -> None:
+    long = "n" * 300  # over NAME_MAX (255)
+    entry = E.file(f"a/{long}", b"x") if where == "file" else E.file(f"a/{long}/f", b"x")
+    layout = layout_from_tars(tmp_path, [tar_layer([E.file("first", b"1")]), tar_layer([entry])])
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    target = tmp_path / "empty"
+    target.mkdir()
+    with pytest.raises(ExtractionError) as info:
+        img.extract(target)
+    assert info.value.layer == 1 and info.value.path == f"/a/{long}"
+    assert "layer 1" in str(info.value)
+    assert target.is_dir() and list(target.iterdir()) == []  # the caller's directory stays, emptied
+
+
+def test_an_xattr_the_kernel_rejects_is_a_typed_error(tmp_path: Path) -> None:
+    pax = {"SCHILY.xattr.user." + "n" * 300: "1"}  # a name over XATTR_NAME_MAX: ERANGE
+    layout = layout_from_tars(tmp_path, [tar_layer([E.file("f", b"x", pax=pax)])])
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    with pytest.raises(ExtractionError) as info:
+        img.extract(tmp_path / "out")
+    assert info.value.path == "/f" and info.value.layer == 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_nul_in_a_pax_path_is_a_decode_error_as_go_reads_it(tmp_path: Path) -> None:
+    for key in ("path", "linkpath"):
+        entry = E.symlink("s", "t", pax={key: "bad\x00name"})
+        layout = layout_from_tars(tmp_path, [tar_layer([entry])])
+        with pytest.raises(LayerDecodeError, match="NUL"):
+            ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+        proc = subprocess.run(["umoci", "unpack", "--image", f"{layout}:t", tmp_path / f"b-{key}"],
+                              capture_output=True, text=True)
+        assert proc.returncode != 0  # umoci (Go's archive/tar) refuses it too
