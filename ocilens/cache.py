@@ -18,7 +18,7 @@ from .digest import VerifiedReader, parse_digest
 
 __all__ = ["cache_dir", "BlobStore", "ScanCache", "FrameCache", "AtomicBlobWriter", "frames_key"]
 
-SCAN_FORMAT = 7  # bumped whenever a scan of the same bytes would come out differently (7: GNU sparse files)
+SCAN_FORMAT = 8  # bumped whenever a scan of the same bytes would come out differently (8: sparse files, sub-second mtimes)
 
 
 def cache_dir() -> Path:
