@@ -7,7 +7,9 @@ a regular file counts its tar size; directories, links and devices 0; a whiteout
 of the removed path in the stack of the layers below if that was a directory, else 0.
 ``efficiency = Σ min / Σ cumulative`` and ``wasted = Σ cumulative`` over paths seen in two or more layers.
 Its known blind spots follow from this: a directory removed later is not waste, opaque directories are
-ignored, and a symlink that changes target looks unchanged.
+ignored, and a symlink that changes target looks unchanged. AUFS metadata (``.wh..wh.aufs``, the
+``.wh..wh.orph`` and ``.wh..wh.plnk`` directories of old aufs-built layers), which runtimes ignore, are
+whiteouts of paths that are not there to dive, so the walk of their layer stops there.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def _layer_tree(scan: LayerScan) -> _Tree:
     for target, ordinal in scan.whiteouts:
         parent, _, name = target.rpartition("/")
         items.append((ordinal, f"{parent}/{_WH}{name}", (False, 0)))
+    for path, ordinal in scan.aufs:  # ".wh..wh.aufs" is a whiteout of "/.wh.aufs" to dive, as any ".wh." name
+        items.append((ordinal, path, (False, 0)))
     for directory, ordinal in scan.opaques:
         if directory != "/":
             items.append((ordinal, directory, None))  # type: ignore[arg-type]  # parent is created, no payload

@@ -108,6 +108,9 @@ class LayerScan:
     mtime_ns: dict[int, int] = field(default_factory=dict)  # entry index -> nanoseconds past mtime (PAX times)
     whiteouts: list[tuple[str, int]] = field(default_factory=list)  # (removed path, ordinal)
     opaques: list[tuple[str, int]] = field(default_factory=list)  # (directory, ordinal)
+    # (path, ordinal) of AUFS metadata (.wh..wh.aufs, .wh..wh.orph/, ...): runtimes ignore them, dive counts
+    # them as whiteouts of paths that are not there (see dive.py)
+    aufs: list[tuple[str, int]] = field(default_factory=list)
     anomalies: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, detail)
     captured: dict[int, bytes] = field(default_factory=dict)  # entry index -> content of package databases
 
@@ -219,6 +222,7 @@ def _marker(scan: LayerScan, path: str, parent: str, base: str, ordinal: int) ->
         scan.opaques.append((parent, ordinal))
     elif base.startswith(META_PREFIX):
         scan.anomalies.append((path, "aufs_metadata", "AUFS metadata entry ignored, as runtimes do"))
+        scan.aufs.append((path, ordinal))
     elif base == WH_PREFIX:
         scan.anomalies.append((path, "invalid_whiteout", "a bare .wh. names nothing; ignored"))
     else:
