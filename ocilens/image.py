@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .assemble import Assembly, assemble
 from .cache import FrameCache, ScanCache, frames_key
-from .errors import DigestMismatch, IntegrityError, UnsupportedImage
+from .errors import DigestMismatch, ImageNotFound, IntegrityError, UnsupportedImage
 from .manifest import ImageManifest, parse_json
 from .platform import Platform
 from .scan import LayerScan, scan_layer
@@ -335,6 +335,19 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
     return scans  # type: ignore[return-value]
 
 
+def _check_platform(ref: str, wanted: Platform, config: dict[str, Any]) -> None:
+    """An image asked for by platform must be that platform, as docker and containerd refuse a single-platform
+    image (or an index entry whose config says otherwise) that is not what was asked for."""
+    actual = Platform.from_json(config)
+    if actual is None or wanted.matches(actual):
+        return
+    if wanted.os == actual.os and wanted.architecture == actual.architecture == "arm64" and wanted.variant is None:
+        return  # an arm64 host runs every arm64 variant
+    raise ImageNotFound(f"{ref} is a {actual} image, not {wanted}", reference=ref,
+                        hint="ask for its own platform, or name the multi-platform index (a tag or digest) that "
+                             f"offers {wanted}")
+
+
 def _check_diff_ids(ref: str, config: dict[str, Any], scans: list[LayerScan]) -> None:
     """Each layer's uncompressed digest must be the config's ``rootfs.diff_ids`` entry, as runtimes check."""
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
@@ -377,6 +390,8 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         config = parse_json(config_raw, f"{ref}: config {manifest.config.digest}")
         if not isinstance(config, dict):
             config = {}
+        if plat is not None:
+            _check_platform(ref, plat, config)
         if progress:
             progress("manifest", reference=ref, digest=manifest.digest,
                      layers=[(d.digest, d.size) for d in manifest.layers])

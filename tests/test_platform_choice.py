@@ -1,0 +1,42 @@
+"""A platform asked for is the platform analysed: a single-platform image of another platform is refused,
+as ``docker pull --platform`` and containerd refuse it, instead of analysing what is there."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import ocilens
+from imagebuild import Entry, layout_from_tars, tar_layer
+from ocilens.errors import ImageNotFound
+
+
+@pytest.fixture()
+def amd64_layout(tmp_path: Path) -> Path:
+    return layout_from_tars(tmp_path, [tar_layer([Entry.file("f", b"x")])])  # config: linux/amd64
+
+
+def test_the_image_own_platform_is_accepted(amd64_layout: Path) -> None:
+    img = ocilens.load(f"oci:{amd64_layout}:t", platform="linux/amd64", cache=False, progress=False)
+    assert str(img.platform) == "linux/amd64"
+
+
+@pytest.mark.parametrize("wanted", ["linux/s390x", "linux/arm64", "windows/amd64"])
+def test_another_platform_is_refused(amd64_layout: Path, wanted: str) -> None:
+    with pytest.raises(ImageNotFound, match=f"is a linux/amd64 image, not {wanted}"):
+        ocilens.load(f"oci:{amd64_layout}:t", platform=wanted, cache=False, progress=False)
+
+
+def test_the_cli_exits_2(amd64_layout: Path) -> None:
+    proc = subprocess.run(["ocilens", "analyze", f"oci:{amd64_layout}:t", "--platform", "linux/s390x", "--no-cache"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "not linux/s390x" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_arm64_request_takes_any_arm64_variant(tmp_path: Path) -> None:
+    layout = layout_from_tars(tmp_path, [tar_layer([Entry.file("f", b"x")])],
+                              config={"architecture": "arm64", "variant": "v8"})
+    img = ocilens.load(f"oci:{layout}:t", platform="linux/arm64", cache=False, progress=False)
+    assert img.platform.architecture == "arm64"
