@@ -356,10 +356,12 @@ class _Folder:
             if node is not None and node.type == "d":
                 for child in list(self.children.get(rd, ())):
                     self._remove(child, "opaque")
-        for w, _ in scan.whiteouts:
+        whited: dict[str, int] = {}  # path removed by a whiteout of this layer -> the marker's member number
+        for w, ordinal in scan.whiteouts:
             rw = self.resolve(w)
             if rw is not None and rw in self.tree and rw != "/":
                 self._remove(rw, "whiteout")
+                whited[rw] = ordinal
 
         seen: set[str] = set()
         paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
@@ -411,6 +413,12 @@ class _Folder:
                 # link(2) never follows a symlink: the target's parents are resolved, its last name is not.
                 target = self.resolve(linkname or "/")
                 tnode = tree.get(target) if target else None
+                if tnode is None and target in whited and whited[target] > scan.ordinals[i]:
+                    # A link to a lower file that a later member of this layer whites out: in tar order (as
+                    # runtimes and umoci apply it) the link is made first, so this name keeps the inode alive.
+                    tnode = self.touched[target][0]
+                    if tnode is not None and tnode.inode:
+                        self.fates.pop(tnode.inode, None)
                 if tnode is None or tnode.type == "d":
                     anomalies.append((layer, path, "bad_hardlink",
                                       f"hardlink target {linkname} is {'missing' if tnode is None else 'a directory'}; "

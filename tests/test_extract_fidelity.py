@@ -140,3 +140,28 @@ def test_a_nul_in_a_pax_path_is_a_decode_error_as_go_reads_it(tmp_path: Path) ->
         proc = subprocess.run(["umoci", "unpack", "--image", f"{layout}:t", tmp_path / f"b-{key}"],
                               capture_output=True, text=True)
         assert proc.returncode != 0  # umoci (Go's archive/tar) refuses it too
+
+
+def test_a_link_made_before_its_target_is_whited_out_keeps_the_file(tmp_path: Path) -> None:
+    """Layer 1: ``b`` links to the lower ``a``, then ``.wh.a``. In tar order, as umoci and runtimes apply it,
+    the link is made first: ``/b`` survives with a's content, and that content is not waste."""
+    img, ours, theirs = _both(tmp_path, [[E.file("a", b"lower content")], [E.hardlink("b", "a"), E.whiteout("a")]])
+    assert sorted(os.listdir(theirs)) == sorted(os.listdir(ours)) == ["b"]
+    assert (ours / "b").read_bytes() == (theirs / "b").read_bytes() == b"lower content"
+    assert img.anomalies.empty
+    events = img.events.set_index("path")["event"].to_dict()
+    assert events == {"/a": "whited_out", "/b": "added"}  # layer 0 added /a, layer 1 both of these
+    files = img.files.set_index("path")
+    assert list(files.index) == ["/b"] and files.loc["/b", "size"] == len(b"lower content")
+    assert img.bloat().wasted_bytes == 0
+
+
+def test_a_link_after_the_whiteout_of_its_target_has_nothing_to_link(tmp_path: Path) -> None:
+    """The other tar order: the target is gone when the link comes, which umoci refuses and ocilens skips."""
+    layers = [[E.file("a", b"lower content")], [E.whiteout("a"), E.hardlink("b", "a")]]
+    layout = layout_from_tars(tmp_path, [tar_layer(layer) for layer in layers])
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    assert img.files.empty
+    assert img.anomalies["kind"].tolist() == ["bad_hardlink"]
+    proc = subprocess.run(["umoci", "unpack", "--image", f"{layout}:t", tmp_path / "bundle"], capture_output=True)
+    assert proc.returncode != 0
