@@ -339,7 +339,13 @@ class _Folder:
             return node.type == "d"
         if not self._ensure_parents(parent):
             return False
-        self._insert(parent, Node("d", 0, 0o755, 0, 0, 0, None, None, self.layer, -1, 0))
+        # as mkdir(2) makes it (umoci, runtimes): 0755 root:root, or under a setgid directory setgid too and
+        # in that directory's group
+        above = self.tree[_parent(parent)]
+        if above.mode & 0o2000:
+            self._insert(parent, Node("d", 0, 0o2755, 0, above.gid, 0, None, None, self.layer, -1, 0))
+        else:
+            self._insert(parent, Node("d", 0, 0o755, 0, 0, 0, None, None, self.layer, -1, 0))
         return True
 
     # -- one layer ----------------------------------------------------------------------------

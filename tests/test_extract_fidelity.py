@@ -165,3 +165,13 @@ def test_a_link_after_the_whiteout_of_its_target_has_nothing_to_link(tmp_path: P
     assert img.anomalies["kind"].tolist() == ["bad_hardlink"]
     proc = subprocess.run(["umoci", "unpack", "--image", f"{layout}:t", tmp_path / "bundle"], capture_output=True)
     assert proc.returncode != 0
+
+
+def test_directories_made_under_a_setgid_directory_inherit_it(tmp_path: Path) -> None:
+    """``d/x/y`` without a ``d/x`` entry, ``d`` setgid in group 50: mkdir gives ``d/x`` (and ``d/x/z``) the
+    setgid bit and group 50, as umoci's tree has them; the files table says so too."""
+    img, ours, theirs = _both(tmp_path, [[E.dir("d", mode=0o2775, gid=50)], [E.file("d/x/z/y", b"y")]])
+    for rel in ("d/x", "d/x/z"):
+        assert _attrs(ours / rel)[:3] == _attrs(theirs / rel)[:3] == ("0o2755", 0, 50), rel
+    files = img.files.set_index("path")
+    assert (files.loc["/d/x", "mode"] & 0o7777, files.loc["/d/x", "gid"]) == (0o2755, 50)
