@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["extract", "ExtractResult", "UNSAFE_KINDS"]
 
-UNSAFE_KINDS = ("unsafe_path", "unsafe_link", "link_escapes_root")
+UNSAFE_KINDS = ("unsafe_path", "unsafe_link", "link_escapes_root", "root_not_directory")
 
 
 @dataclass

@@ -223,8 +223,8 @@ def _marker(scan: LayerScan, path: str, parent: str, base: str, ordinal: int) ->
     elif base.startswith(META_PREFIX):
         scan.anomalies.append((path, "aufs_metadata", "AUFS metadata entry ignored, as runtimes do"))
         scan.aufs.append((path, ordinal))
-    elif base == WH_PREFIX:
-        scan.anomalies.append((path, "invalid_whiteout", "a bare .wh. names nothing; ignored"))
+    elif base in (WH_PREFIX, WH_PREFIX + ".", WH_PREFIX + ".."):
+        scan.anomalies.append((path, "invalid_whiteout", f"{base} names no entry of its directory; ignored"))
     else:
         scan.whiteouts.append((parent.rstrip("/") + "/" + base[len(WH_PREFIX):], ordinal))
 

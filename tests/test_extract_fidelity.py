@@ -175,3 +175,25 @@ def test_directories_made_under_a_setgid_directory_inherit_it(tmp_path: Path) ->
         assert _attrs(ours / rel)[:3] == _attrs(theirs / rel)[:3] == ("0o2755", 0, 50), rel
     files = img.files.set_index("path")
     assert (files.loc["/d/x", "mode"] & 0o7777, files.loc["/d/x", "gid"]) == (0o2755, 50)
+
+
+def test_strict_refuses_an_entry_that_replaces_the_root(tmp_path: Path) -> None:
+    """umoci aborts on it ("refusing to change type of root directory"); ocilens skips it, and strict refuses."""
+    layout = layout_from_tars(tmp_path, [tar_layer([E.file("keep", b"k")]), tar_layer([E.symlink(".", "/tmp")])])
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    assert img.anomalies["kind"].tolist() == ["root_not_directory"]
+    with pytest.raises(ocilens.errors.UnsafeEntryError, match="layer 1"):
+        img.extract(tmp_path / "strict", strict=True)
+    assert not (tmp_path / "strict").exists()
+    img.extract(tmp_path / "lenient")
+    assert (tmp_path / "lenient").is_dir() and not (tmp_path / "lenient").is_symlink()
+    proc = subprocess.run(["umoci", "unpack", "--image", f"{layout}:t", tmp_path / "bundle"], capture_output=True)
+    assert proc.returncode != 0
+
+
+@pytest.mark.parametrize("marker", [".wh..", ".wh..."])
+def test_whiteouts_of_dot_and_dotdot_name_nothing(tmp_path: Path, marker: str) -> None:
+    layout = layout_from_tars(tmp_path, [tar_layer([E.file("sub/f", b"f")]), tar_layer([E.file(f"sub/{marker}")])])
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    assert img.files["path"].tolist() == ["/sub", "/sub/f"]
+    assert img.anomalies[["path", "kind"]].values.tolist() == [[f"/sub/{marker}", "invalid_whiteout"]]
