@@ -254,8 +254,8 @@ def add_raw_layer(layout: Path, tag: str, tar_bytes: bytes, created_by: str | No
 def umoci_unpack(layout: Path, tag: str, dest: Path, rootless: bool = False) -> Path:
     """``umoci unpack`` the image into the bundle ``dest`` (must not exist); returns ``dest / "rootfs"``.
 
-    This is the reference extraction. With ``rootless`` every owner becomes the caller and device nodes
-    are not created.
+    This is the reference extraction. With ``rootless`` every owner becomes the caller (umoci records the
+    image's in a ``user.rootlesscontainers`` xattr) and device nodes become empty regular files.
     """
     run("umoci", "unpack", *(["--rootless"] if rootless else []), "--image", f"{layout}:{tag}", dest)
     return dest / "rootfs"
