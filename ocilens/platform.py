@@ -6,7 +6,7 @@ import platform as _platform
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import ImageReferenceError
+from .errors import UsageError
 
 __all__ = ["Platform", "host_platform"]
 
@@ -23,14 +23,20 @@ class Platform:
     variant: str | None = None
 
     @classmethod
-    def parse(cls, text: "str | Platform") -> "Platform":
-        """``linux/arm64/v8`` -> Platform; architecture aliases (``x86_64``, ``aarch64``) normalized."""
+    def parse(cls, text: "str | Platform", *, reference: str | None = None) -> "Platform":
+        """``linux/arm64/v8`` -> Platform; architecture aliases (``x86_64``, ``aarch64``) normalized.
+
+        A string that is not ``os/architecture[/variant]`` raises UsageError; ``reference`` (the image the
+        platform was asked for) is named in it.
+        """
         if isinstance(text, Platform):
             return text
         parts = [p.strip().lower() for p in str(text).split("/")]
-        if len(parts) not in (2, 3) or not all(parts):
-            raise ImageReferenceError(f"invalid platform {text!r}",
-                                      hint="write it as os/architecture[/variant], e.g. linux/amd64 or linux/arm64/v8")
+        if not isinstance(text, str) or len(parts) not in (2, 3) or not all(parts):
+            subject = f" for {reference}" if reference else ""
+            raise UsageError(f"invalid platform {text!r}{subject}: not os/architecture[/variant]", reference=reference,
+                             hint="write it as os/architecture[/variant], e.g. linux/amd64 or linux/arm64/v8 "
+                                  f"(`ocilens platforms {reference or 'REF'}` lists what an image offers)")
         arch = _ARCH_ALIASES.get(parts[1], parts[1])
         return cls(parts[0], arch, parts[2] if len(parts) == 3 else None).normalized()
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .errors import InvalidReference
 
 __all__ = [
-    "Reference", "ParsedReference", "parse_reference", "parse_unnormalized", "validate_digest",
+    "Reference", "ParsedReference", "parse_reference", "parse_unnormalized", "validate_digest", "ambiguity_hint",
     "DEFAULT_DOMAIN", "LEGACY_DEFAULT_DOMAIN", "DEFAULT_TAG", "NAME_TOTAL_LENGTH_MAX",
 ]
 
@@ -55,6 +55,10 @@ _TAG_RE = re.compile(_TAG)
 # go-digest: the general digest shape, and the registered algorithms with their hex lengths.
 _GO_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_SCHEME_RE = re.compile(r"(?i)(https?)://")
+_TAG_CHARS_RE = re.compile(r"[0-9A-Za-z_][0-9A-Za-z_.-]*")
+_HEX_RE = re.compile(r"[0-9A-Fa-f]+")
+TAG_LENGTH_MAX = 128
 
 
 class ParsedReference(NamedTuple):
@@ -90,29 +94,72 @@ def validate_digest(digest: str, *, reference: str | None = None) -> str:
     return digest
 
 
-def parse_unnormalized(text: str) -> ParsedReference:
-    """Parse ``text`` without normalizing it (``Parse`` of distribution/reference): no default domain or tag."""
-    if not isinstance(text, str):
-        raise InvalidReference(f"a reference is a string, not {type(text).__name__}", rule=RULE_FORMAT)
+def _check_surface(text: str) -> None:
+    """Refuse surrounding whitespace and a URL scheme, with what to write instead."""
+    if text != text.strip():
+        raise _fail(text, RULE_FORMAT, "it has leading or trailing whitespace",
+                    hint=f"remove the surrounding whitespace: {text.strip()!r}")
+    scheme = _SCHEME_RE.match(text)
+    if scheme:
+        rest = text[scheme.end():].rstrip("/")
+        raise _fail(text, RULE_FORMAT, f"a reference is not a URL: drop the {scheme.group(1).lower()}:// scheme",
+                    hint=f"write {rest or 'host/repository[:tag]'!r} (plain HTTP is chosen with insecure=True or "
+                         "--insecure, and is automatic on loopback)")
+
+
+def _diagnose(text: str, shown: str) -> None:
+    """Raise a specific error for the common ways a reference breaks the grammar (tag, digest); else return."""
+    name, at, digest = text.partition("@")
+    if at:
+        algo, colon, encoded = digest.partition(":")
+        if not digest or not encoded:
+            raise _fail(shown, RULE_DIGEST_FORMAT, "the digest after '@' is empty",
+                        hint="write repository@sha256:<64 hex digits>, or drop the '@'")
+        if colon and algo in _ALGORITHMS and _HEX_RE.fullmatch(encoded) and len(encoded) != _ALGORITHMS[algo]:
+            raise _fail(shown, RULE_DIGEST_LENGTH,
+                        f"{algo} digest must have {_ALGORITHMS[algo]} hex digits, not {len(encoded)}",
+                        hint="copy the whole digest (ocilens prints it in full)")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        tag = last.rsplit(":", 1)[1]
+        if not tag:
+            raise _fail(shown, RULE_FORMAT, "the tag after ':' is empty",
+                        hint=f"write repository:tag, or drop the ':' (the tag defaults to {DEFAULT_TAG})")
+        if len(tag) > TAG_LENGTH_MAX and _TAG_CHARS_RE.fullmatch(tag):
+            raise _fail(shown, RULE_FORMAT, f"the tag is {len(tag)} characters; the limit is {TAG_LENGTH_MAX}",
+                        hint=f"shorten the tag to at most {TAG_LENGTH_MAX} of [A-Za-z0-9_.-]")
+
+
+def _parse(text: str, shown: str) -> ParsedReference:
+    """``parse_unnormalized`` of ``text``, with errors naming ``shown`` (what the caller wrote)."""
     if text == "":
-        raise _fail(text, RULE_EMPTY, "repository name must have at least one component")
+        raise _fail(shown, RULE_EMPTY, "repository name must have at least one component")
     m = _REFERENCE_RE.fullmatch(text)
     if m is None:
+        _check_surface(shown)
         lower = text.lower()
         if lower != text and _REFERENCE_RE.fullmatch(lower):
-            raise _fail(text, RULE_UPPERCASE, "repository name must be lowercase")
-        raise _fail(text, RULE_FORMAT, "not [registry/]repository[:tag][@digest]",
+            raise _fail(shown, RULE_UPPERCASE, "repository name must be lowercase")
+        _diagnose(text, shown)
+        raise _fail(shown, RULE_FORMAT, "not [registry/]repository[:tag][@digest]",
                     hint="repository path components are lowercase letters and digits separated by "
                          ". _ __ or dashes; tags are up to 128 of [A-Za-z0-9_.-]")
     name, tag, digest = m.group(1), m.group(2), m.group(3)
     nm = _ANCHORED_NAME_RE.fullmatch(name)
     domain, path = (nm.group(1) or "", nm.group(2)) if nm else ("", name)
     if len(path) > NAME_TOTAL_LENGTH_MAX:
-        raise _fail(text, RULE_TOO_LONG,
+        raise _fail(shown, RULE_TOO_LONG,
                     f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters, not {len(path)}")
     if digest:
-        validate_digest(digest, reference=text)
+        validate_digest(digest, reference=shown)
     return ParsedReference(domain, path, tag or None, digest or None)
+
+
+def parse_unnormalized(text: str) -> ParsedReference:
+    """Parse ``text`` without normalizing it (``Parse`` of distribution/reference): no default domain or tag."""
+    if not isinstance(text, str):
+        raise InvalidReference(f"a reference is a string, not {type(text).__name__}", rule=RULE_FORMAT)
+    return _parse(text, text)
 
 
 def _split_docker_domain(name: str) -> tuple[str, str]:
@@ -192,6 +239,7 @@ def parse_reference(text: "str | Reference") -> Reference:
         raise InvalidReference(f"a reference is a string, not {type(text).__name__}", rule=RULE_FORMAT)
     if text == "":
         raise _fail(text, RULE_EMPTY, "an image reference cannot be empty")
+    _check_surface(text)
     if _IDENTIFIER_RE.fullmatch(text):
         raise _fail(text, RULE_IDENTIFIER, "a 64-character hexadecimal string is an image ID, not a repository",
                     hint="pin a digest as repository@sha256:<hex>")
@@ -199,7 +247,7 @@ def parse_reference(text: "str | Reference") -> Reference:
     remote = remainder.split(":", 1)[0]
     if remote.lower() != remote:
         raise _fail(text, RULE_UPPERCASE, f"repository name ({remote}) must be lowercase")
-    parsed = parse_unnormalized(f"{domain}/{remainder}")
+    parsed = _parse(f"{domain}/{remainder}", text)
     if not parsed.domain:
         # Unreachable for valid input (the domain was put there); kept so a grammar change cannot
         # silently produce a Reference without a registry.
@@ -208,3 +256,30 @@ def parse_reference(text: "str | Reference") -> Reference:
     if tag is None and parsed.digest is None:
         tag = DEFAULT_TAG
     return Reference(parsed.domain, parsed.path, tag, parsed.digest)
+
+
+def ambiguity_hint(text: str) -> str | None:
+    """A hint for a reference that parses, but probably not as meant (None when there is nothing to say).
+
+    ``127.0.0.1:5000`` or ``localhost:5000`` (no repository) is Docker Hub's ``library/127.0.0.1`` with tag
+    ``5000`` to docker; ``UPPER/case`` names the registry host ``UPPER``. ocilens keeps docker's reading and
+    adds this hint to the error that reading leads to.
+    """
+    if not isinstance(text, str):
+        return None
+    text = text.strip().removeprefix("docker://")
+    name = text.partition("@")[0]
+    if "/" not in name:
+        host, sep, tag = name.partition(":")
+        if host == "localhost" or "." in host:
+            read_as = f"the Docker Hub image library/{host}" + (f" with tag {tag}" if sep else "")
+            return (f"did you mean {name}/REPO[:TAG]? {text!r} has no repository, so docker's grammar reads it "
+                    f"as {read_as}")
+        return None
+    first, _, rest = name.partition("/")
+    if first != first.lower() and "." not in first and ":" not in first:
+        repository = rest.rsplit(":", 1)[0] if ":" in rest.rsplit("/", 1)[-1] else rest
+        return (f"an uppercase first component is read as a registry host name: {first!r} is taken as the "
+                f"registry and {repository!r} as the repository; Docker Hub names are lowercase "
+                f"(did you mean {first.lower() + '/' + rest!r}?)")
+    return None

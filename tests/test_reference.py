@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from ocilens.errors import InvalidReference
-from ocilens.reference import Reference, parse_reference, parse_unnormalized, validate_digest
+from ocilens.reference import Reference, ambiguity_hint, parse_reference, parse_unnormalized, validate_digest
 
 F64 = "f" * 64
 SHA = f"sha256:{F64}"
@@ -230,7 +230,7 @@ def test_tag_and_digest() -> None:
     ("", "empty"),
     ("a" * 256, "name-length"),
     ("x@sha256:" + "F" * 64, "digest-format"),
-    ("x@sha256:abc", "format"),  # fewer than 32 hex digits: the grammar itself fails
+    ("x@sha256:abc", "digest-length"),  # docker's grammar fails it ({32,}); the rule says why
     ("x@sha256:" + "a" * 40, "digest-length"),
     ("x@md5:" + "a" * 32, "digest-algorithm"),
     ("x:" + "t" * 129, "format"),
@@ -244,6 +244,62 @@ def test_rules(text: str, rule: str) -> None:
         parse_reference(text)
     assert info.value.rule == rule
     assert repr(text)[1:-1][:20] in str(info.value) or text == ""
+
+
+@pytest.mark.parametrize("text,message,hint", [
+    (" host/team/app:amd", "leading or trailing whitespace",
+     "remove the surrounding whitespace: 'host/team/app:amd'"),
+    ("host/team/app:amd ", "leading or trailing whitespace", "remove the surrounding whitespace"),
+    ("host/team/app:amd\n", "leading or trailing whitespace", "remove the surrounding whitespace"),
+    ("host/team/app:", "the tag after ':' is empty", "drop the ':'"),
+    ("alpine:", "the tag after ':' is empty", "drop the ':'"),
+    ("host/team/app@", "the digest after '@' is empty", "sha256:<64 hex digits>"),
+    ("host/team/app@sha256:", "the digest after '@' is empty", "sha256:<64 hex digits>"),
+    ("host/team/app@sha256:abc", "sha256 digest must have 64 hex digits, not 3", "copy the whole digest"),
+    ("host/team/app:" + "t" * 129, "the tag is 129 characters; the limit is 128", "at most 128"),
+    ("https://host/team/app:amd", "drop the https:// scheme", "write 'host/team/app:amd'"),
+    ("http://localhost:5000/app/", "drop the http:// scheme", "write 'localhost:5000/app'"),
+    ("HTTPS://Host/App", "drop the https:// scheme", "write 'Host/App'"),
+])
+def test_specific_messages(text: str, message: str, hint: str) -> None:
+    for parse in (parse_reference, parse_unnormalized):
+        with pytest.raises(InvalidReference) as info:
+            parse(text)
+        err = info.value
+        assert message in str(err) and err.hint is not None and hint in err.hint, str(err)
+        assert err.reference == text and repr(text) in str(err)
+        assert "not [registry/]repository" not in str(err)
+
+
+def test_specific_message_rules() -> None:
+    with pytest.raises(InvalidReference) as info:
+        parse_reference("x@sha256:abc")
+    assert info.value.rule == "digest-length"
+    with pytest.raises(InvalidReference) as info:
+        parse_reference("x@")
+    assert info.value.rule == "digest-format"
+    with pytest.raises(InvalidReference) as info:
+        parse_reference("x:" + "t" * 129)
+    assert info.value.rule == "format"
+    assert parse_reference("x:" + "t" * 128).tag == "t" * 128
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("127.0.0.1:5000", "did you mean 127.0.0.1:5000/REPO[:TAG]? '127.0.0.1:5000' has no repository, so docker's "
+                       "grammar reads it as the Docker Hub image library/127.0.0.1 with tag 5000"),
+    ("localhost:5000", "did you mean localhost:5000/REPO[:TAG]?"),
+    ("docker://localhost:5000", "did you mean localhost:5000/REPO[:TAG]?"),
+    ("registry.example.com", "did you mean registry.example.com/REPO[:TAG]?"),
+    ("UPPER/case", "an uppercase first component is read as a registry host name: 'UPPER' is taken as the registry"),
+    ("Team/app:1", "'Team' is taken as the registry and 'app' as the repository; Docker Hub names are lowercase "
+                   "(did you mean 'team/app:1'?)"),
+    ("alpine", None), ("redis:6", None), ("team/app", None), ("localhost:5000/app", None), ("ghcr.io/o/app", None),
+])
+def test_ambiguity_hint(text: str, expected: str | None) -> None:
+    hint = ambiguity_hint(text)
+    assert (hint is None) if expected is None else (hint is not None and expected in hint), hint
+    if expected is not None:
+        parse_reference(text.removeprefix("docker://"))  # docker's grammar still accepts it
 
 
 def test_non_string_is_invalid_reference() -> None:

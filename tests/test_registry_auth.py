@@ -189,7 +189,8 @@ def test_token_with_credentials() -> None:
     assert reg.token_requests[0].headers["authorization"] == "Basic " + base64.b64encode(b"ann:pw, with comma").decode()
     with source("registry.test/app:1", reg, auth=("ann", "wrong")) as src, pytest.raises(AuthenticationError) as info:
         src.resolve()
-    assert "rejected" in str(info.value) and "bad credentials" in str(info.value) and "caller" in str(info.value)
+    assert "rejected" in str(info.value) and "bad credentials" in str(info.value)
+    assert "from the auth= argument" in str(info.value) and info.value.reference == "registry.test/app:1"
     with source("registry.test/app:1", reg) as src, pytest.raises(AuthenticationError) as info:
         src.resolve()
     assert "needs credentials" in str(info.value)

@@ -21,7 +21,7 @@ import httpx
 from ..errors import AuthenticationError
 from .challenge import Challenge, parse_www_authenticate
 from .credentials import Credentials
-from .responses import error_details, registry_error
+from .responses import error_details, one_line, registry_error
 
 if TYPE_CHECKING:
     from .session import RegistrySession
@@ -82,8 +82,10 @@ class Authenticator:
                 self._credentials_loaded = True
             return self._credentials
 
-    def header(self, scopes: tuple[str, ...]) -> str | None:
-        """The ``Authorization`` value for a request needing ``scopes``; refreshes an expiring token."""
+    def header(self, scopes: tuple[str, ...], *, reference: str | None = None) -> str | None:
+        """The ``Authorization`` value for a request needing ``scopes``; refreshes an expiring token.
+
+        ``reference`` (the image being pulled) is named in the errors of a token request."""
         with self._lock:
             if self._basic:
                 creds = self.credentials()
@@ -93,7 +95,7 @@ class Authenticator:
                 return f"Bearer {token.value}"
             if self._bearer is not None and token is not None:
                 # expired: fetch a fresh one before the request instead of collecting a 401 first
-                return f"Bearer {self._fetch(self._bearer, scopes).value}"
+                return f"Bearer {self._fetch(self._bearer, scopes, reference=reference).value}"
             return None
 
     def state(self, scopes: tuple[str, ...]) -> str:
@@ -106,7 +108,8 @@ class Authenticator:
                 return AuthState.NONE
             return AuthState.ANONYMOUS_TOKEN if token.anonymous else AuthState.TOKEN
 
-    def authenticate(self, response: httpx.Response, scopes: tuple[str, ...], sent: str | None) -> bool:
+    def authenticate(self, response: httpx.Response, scopes: tuple[str, ...], sent: str | None, *,
+                     reference: str | None = None) -> bool:
         """Update the state from a 401 so that a retry can succeed; False when nothing more can be tried.
 
         ``sent`` is the header the failed request carried: when another thread already replaced it, the
@@ -122,7 +125,7 @@ class Authenticator:
                 self._bearer = bearer
                 self._basic = False
                 wanted = tuple(dict.fromkeys((*scopes, *bearer.scopes)))
-                token = self._fetch(bearer, wanted, key=scopes)
+                token = self._fetch(bearer, wanted, key=scopes, reference=reference)
                 return f"Bearer {token.value}" != sent
             if any(c.scheme == "basic" for c in challenges):
                 creds = self.credentials()
@@ -142,7 +145,8 @@ class Authenticator:
         token = self._tokens.get(frozenset(scopes))
         return f"Bearer {token.value}" if token is not None else None
 
-    def _fetch(self, challenge: Challenge, scopes: tuple[str, ...], *, key: tuple[str, ...] | None = None) -> _Token:
+    def _fetch(self, challenge: Challenge, scopes: tuple[str, ...], *, key: tuple[str, ...] | None = None,
+               reference: str | None = None) -> _Token:
         """Get a token from the challenge's realm for ``scopes`` and remember it under ``key``."""
         assert self.session is not None, "Authenticator.session is set by RegistrySession"
         creds = self.credentials()
@@ -156,37 +160,44 @@ class Authenticator:
             if service:
                 form["service"] = service
             resp, body = self.session.fetch("POST", realm, headers=headers, data=form, what="token request",
-                                            limit=_MAX_TOKEN_BODY, accept=frozenset({401, 403}))
+                                            reference=reference, limit=_MAX_TOKEN_BODY, accept=frozenset({401, 403}))
         else:
             params += [("scope", s) for s in scopes]
             if creds is not None and creds.basic:
                 headers["Authorization"] = basic_header(*creds.basic)
             resp, body = self.session.fetch("GET", realm, headers=headers, params=params, what="token request",
-                                            limit=_MAX_TOKEN_BODY, accept=frozenset({401, 403}))
+                                            reference=reference, limit=_MAX_TOKEN_BODY, accept=frozenset({401, 403}))
+        subject = f"{reference}: " if reference else ""
         if resp.status_code in (401, 403):
             codes, detail = error_details(body)
             if creds is None:
+                note = self.session.credentials_problem
                 raise AuthenticationError(
-                    f"{self.registry} needs credentials: its token service {realm} refused an anonymous token "
-                    f"(HTTP {resp.status_code}{': ' + detail if detail else ''})",
+                    f"{subject}{self.registry} needs credentials: its token service {realm} refused an anonymous "
+                    f"token (HTTP {resp.status_code}{': ' + detail if detail else ''})", reference=reference,
                     url=str(resp.request.url), status=resp.status_code, codes=codes,
-                    hint="log in (docker login) or pass auth=(user, password)")
+                    hint="log in (docker login) or pass auth=(user, password)" + (f"; {note}" if note else ""))
+            user = f" for user {creds.username!r}" if creds.username else ""
             raise AuthenticationError(
-                f"{self.registry}: the token service {realm} rejected the credentials from {creds.source} "
-                f"(HTTP {resp.status_code}{': ' + detail if detail else ''})",
-                url=str(resp.request.url), status=resp.status_code, codes=codes,
-                hint="check the user name and password (or run docker login again)")
+                f"{subject}the token service {realm} of {self.registry} rejected the credentials{user} from "
+                f"{creds.origin} (HTTP {resp.status_code}{': ' + detail if detail else ''})", reference=reference,
+                url=str(resp.request.url), status=resp.status_code, codes=codes, hint=creds.fix(self.registry))
         if resp.status_code != 200:
-            raise registry_error(resp, body, what="token request", reference=None)
+            raise registry_error(resp, body, what="token request", reference=reference, registry=self.registry)
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise AuthenticationError(f"the token service {realm} did not answer with JSON",
-                                      url=str(resp.request.url)) from exc
+            raise AuthenticationError(f"{subject}the token service {realm} of {self.registry} did not answer with "
+                                      f"JSON ({one_line(body.decode('utf-8', 'replace'), 80)})", reference=reference,
+                                      url=str(resp.request.url),
+                                      hint="check the registry's token realm: it names a URL that is not a "
+                                           "token service") from exc
         value = (obj.get("token") or obj.get("access_token")) if isinstance(obj, dict) else None
         if not value or not isinstance(value, str):
-            raise AuthenticationError(f"the token service {realm} answered without a token",
-                                      url=str(resp.request.url))
+            raise AuthenticationError(f"{subject}the token service {realm} of {self.registry} answered without a "
+                                      "token", reference=reference, url=str(resp.request.url),
+                                      hint="check the registry's token realm: it names a URL that is not a "
+                                           "token service")
         try:
             expires_in = int(obj.get("expires_in") or DEFAULT_EXPIRES_IN)
         except (TypeError, ValueError):

@@ -16,7 +16,7 @@ from ..manifest import ACCEPT_MANIFESTS
 from .auth import pull_scope
 from .blobs import Progress, ResumableBody
 from .retry import RetryPolicy
-from .session import CredentialsArg, RegistrySession
+from .session import API_VERSION_HEADER, CredentialsArg, RegistrySession
 
 __all__ = ["RegistryClient", "FetchedManifest", "MAX_MANIFEST_BYTES", "MAX_LIST_BYTES"]
 
@@ -52,6 +52,15 @@ def _next_link(values: list[str]) -> str | None:
     return None
 
 
+def _looks_like_manifest(raw: bytes) -> bool:
+    """True for a JSON object with a manifest's or index's fields (the test for answers without the API header)."""
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(obj, dict) and any(k in obj for k in ("schemaVersion", "mediaType", "manifests", "layers"))
+
+
 def is_digest(ref: str) -> bool:
     """True when a manifest reference is a digest (``algo:hex``) rather than a tag."""
     return ":" in ref and bool(_DIGEST_RE.fullmatch(ref))
@@ -80,6 +89,13 @@ class RegistryClient:
                                        limit=MAX_MANIFEST_BYTES)
         url = str(resp.request.url)
         media_type = resp.headers.get("content-type", "").split(";", 1)[0].strip()
+        if not resp.headers.get(API_VERSION_HEADER) and not _looks_like_manifest(raw):
+            odd = self.session.not_a_registry(
+                what="manifest", reference=reference,
+                answer=f"the manifest request got HTTP {resp.status_code} {media_type or 'without a Content-Type'}, "
+                       "not a manifest")
+            if odd is not None:
+                raise odd
         claimed = resp.headers.get("docker-content-digest", "").strip() or None
         expected = ref if is_digest(ref) else claimed
         if size is not None and size >= 0 and len(raw) != size:
@@ -133,6 +149,11 @@ class RegistryClient:
             try:
                 obj = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if not resp.headers.get(API_VERSION_HEADER):
+                    odd = self.session.not_a_registry(what=what, reference=reference,
+                                                      answer=f"the {what} answer is not JSON")
+                    if odd is not None:
+                        raise odd from None
                 raise RegistryError(f"{what} of {reference}: the answer from {url} is not JSON ({exc})",
                                     reference=reference, url=url, status=resp.status_code) from None
             names = obj.get(key) if isinstance(obj, dict) else None

@@ -40,6 +40,23 @@ class Credentials:
         return f"Credentials(username={self.username!r}, source={self.source!r})"
 
     @property
+    def origin(self) -> str:
+        """Where the credentials came from, in words: the auth= argument, a helper, a docker config entry."""
+        if self.source == "caller":
+            return "the auth= argument"
+        if self.source.startswith("docker-credential-"):
+            return f"credential helper {self.source}"
+        return self.source
+
+    def fix(self, registry: str) -> str:
+        """What to do when the registry refuses these credentials."""
+        if self.source == "caller":
+            return "check the user name and password passed as auth=(user, password)"
+        if self.source.startswith("docker-credential-"):
+            return f"check what {self.source} stores for {registry}, or run docker login {registry} again"
+        return f"check the user name and password: run docker login {registry} again ({self.source})"
+
+    @property
     def basic(self) -> tuple[str, str] | None:
         """``(user, password)`` for HTTP Basic, when there is a password."""
         if self.username is not None and self.password is not None:
@@ -81,7 +98,7 @@ def _load_config(path: Path) -> Mapping[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         warnings.warn(f"ocilens: cannot read docker config {path}: {exc}; continuing without its credentials",
                       stacklevel=3)
         return {}
@@ -91,7 +108,11 @@ def _load_config(path: Path) -> Mapping[str, Any]:
         warnings.warn(f"ocilens: docker config {path} is not valid JSON ({exc}); continuing without its credentials",
                       stacklevel=3)
         return {}
-    return obj if isinstance(obj, dict) else {}
+    if not isinstance(obj, dict):
+        warnings.warn(f"ocilens: docker config {path} is a JSON {type(obj).__name__}, not an object; continuing "
+                      "without its credentials", stacklevel=3)
+        return {}
+    return obj
 
 
 def _from_auths(auths: Mapping[str, Any], registry: str, path: Path) -> Credentials | None:
@@ -102,7 +123,7 @@ def _from_auths(auths: Mapping[str, Any], registry: str, path: Path) -> Credenti
         entry = next((v for k, v in auths.items() if _same_registry(k, registry)), None)
     if not isinstance(entry, dict):
         return None
-    source = f"{path} auths"
+    source = f"the auths entry in {path}"
     username, password = entry.get("username"), entry.get("password")
     if entry.get("auth"):
         try:
@@ -145,6 +166,8 @@ def credentials_from_helper(helper: str, registry: str) -> Credentials | None:
         obj = json.loads(out)
     except json.JSONDecodeError as exc:
         raise AuthenticationError(f"credential helper {program} did not answer with JSON") from exc
+    if not isinstance(obj, dict):
+        raise AuthenticationError(f"credential helper {program} answered a JSON {type(obj).__name__}, not an object")
     username, secret = obj.get("Username") or "", obj.get("Secret") or ""
     if not username and not secret:
         return None

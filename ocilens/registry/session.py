@@ -18,16 +18,20 @@ from ..errors import AuthenticationError, RegistryError, RegistryUnavailable
 from .auth import Authenticator
 from .credentials import Credentials, find_credentials
 from .hosts import allows_insecure, api_host
-from .responses import read_error_body, registry_error
+from .responses import error_details, flatten, one_line, read_error_body, registry_error
 from .retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
-__all__ = ["RegistrySession", "BROKEN_CONNECTION", "USER_AGENT"]
+__all__ = ["RegistrySession", "BROKEN_CONNECTION", "USER_AGENT", "API_VERSION_HEADER"]
 
 USER_AGENT = "ocilens/0.1 (+https://github.com/ocilens/ocilens)"
 MAX_REDIRECTS = 10
 #: Errors after which a request (or a blob body, with Range) is worth retrying.
 BROKEN_CONNECTION = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: distribution (and most registries) send it on every answer; a web server that is not a registry does not.
+API_VERSION_HEADER = "Docker-Distribution-API-Version"
+_NOT_A_REGISTRY_HINT = ("check the host name and port: something answers HTTP there, but not the registry API "
+                        "(a registry answers GET /v2/ with 200 or 401 and a Docker-Distribution-API-Version header)")
 
 # The scheme found for each (host, insecure) pair, shared by every session in the process; one lock per
 # pair, so that a slow probe of one registry never holds up another.
@@ -40,6 +44,14 @@ CredentialsArg = Credentials | tuple[str, str] | None
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
+
+
+def _failed_url(exc: httpx.TransportError, fallback: str) -> str:
+    """The URL a transport error happened on (a redirect target, a token realm), else ``fallback``."""
+    try:
+        return str(exc.request.url)
+    except RuntimeError:
+        return fallback
 
 
 def _is_tls_failure(exc: BaseException) -> bool:
@@ -90,7 +102,7 @@ class RegistrySession:
                 return find_credentials(self.registry)
             except AuthenticationError as exc:
                 # docker would fail here; a public image should still pull, so remember why and go on
-                self.credentials_problem = str(exc)
+                self.credentials_problem = flatten(exc)
                 return None
         return from_docker_config
 
@@ -111,8 +123,10 @@ class RegistrySession:
         same = url.host == registry.host and url.port == registry.port
         return self._client(verify=not (self.insecure and same))
 
-    def base_url(self) -> str:
-        """``https://host``, or ``http://host`` for an insecure registry that does not speak TLS."""
+    def base_url(self, *, what: str = "request", reference: str | None = None) -> str:
+        """``https://host``, or ``http://host`` for an insecure registry that does not speak TLS.
+
+        ``what`` and ``reference`` name the request in the error when the registry cannot be reached."""
         if self._base is not None:
             return self._base
         key = (self.host, self.insecure)
@@ -121,12 +135,12 @@ class RegistrySession:
         with lock:
             scheme = _SCHEMES.get(key)
             if scheme is None:
-                scheme = self._probe_scheme() if self.insecure else "https"
+                scheme = self._probe_scheme(what, reference) if self.insecure else "https"
                 _SCHEMES[key] = scheme
         self._base = f"{scheme}://{self.host}"
         return self._base
 
-    def _probe_scheme(self) -> str:
+    def _probe_scheme(self, what: str, reference: str | None) -> str:
         """Try TLS first, as docker does for insecure registries, then plain HTTP."""
         errors: list[str] = []
         for scheme in ("https", "http"):
@@ -137,8 +151,9 @@ class RegistrySession:
                 return scheme
             except BROKEN_CONNECTION as exc:
                 errors.append(f"{scheme}: {exc}")
-        raise RegistryUnavailable(f"cannot connect to registry {self.registry} ({'; '.join(errors)})",
-                                  url=f"https://{self.host}/v2/",
+        subject = f"{what} of {reference}: " if reference else ""
+        raise RegistryUnavailable(f"{subject}cannot connect to registry {self.registry} ({'; '.join(errors)})",
+                                  reference=reference, url=f"https://{self.host}/v2/",
                                   hint="is the registry running, and is the host name and port right?")
 
     def close(self) -> None:
@@ -150,14 +165,65 @@ class RegistrySession:
 
     # --- requests ------------------------------------------------------------------------------------
 
-    def url(self, path_or_url: str) -> str:
+    def url(self, path_or_url: str, *, what: str = "request", reference: str | None = None) -> str:
         """An absolute URL: API paths (``/v2/...``) are joined to the registry's base URL."""
-        return self.base_url() + path_or_url if path_or_url.startswith("/") else path_or_url
+        if path_or_url.startswith("/"):
+            return self.base_url(what=what, reference=reference) + path_or_url
+        return path_or_url
+
+    def is_registry_url(self, url: str | httpx.URL) -> bool:
+        """True when ``url`` points at this registry (not at its token service or a CDN)."""
+        target = httpx.URL(str(url))
+        here = httpx.URL(f"https://{self.host}/")
+        return target.host == here.host and (target.port == here.port or here.port is None)
+
+    def not_a_registry(self, *, what: str, reference: str | None, answer: str) -> RegistryError | None:
+        """After an answer no registry gives (``answer`` says what it was), ask GET /v2/: the error saying
+        that the host does not look like an OCI registry, or None when /v2/ answers as a registry does."""
+        url = httpx.URL(self.base_url(what=what, reference=reference) + "/v2/")
+        try:
+            with self._client_for(url).stream("GET", url) as resp:
+                body = b""
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) >= 4096:
+                        break
+        except httpx.HTTPError:
+            return None
+        if resp.headers.get(API_VERSION_HEADER):
+            return None
+        if resp.status_code == 401 and resp.headers.get("www-authenticate"):
+            return None  # a registry that hides even /v2/ behind authentication, without the header
+        ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip()
+        shown = one_line(body.decode("utf-8", "replace"), 60)
+        subject = f"{what} of {reference}" if reference else what
+        return RegistryError(
+            f"{subject}: {self.registry} does not look like an OCI registry ({answer}; GET {url} answered "
+            f"HTTP {resp.status_code}{' ' + ctype if ctype else ''} without a {API_VERSION_HEADER} header"
+            f"{': ' + shown if shown else ''})", reference=reference, url=str(url), status=resp.status_code,
+            hint=_NOT_A_REGISTRY_HINT)
 
     def _unreachable(self, exc: httpx.TransportError, url: str, what: str,
                      reference: str | None) -> RegistryUnavailable:
         """The error for a connection that could not be made, with the insecure hint for TLS failures."""
         subject = f"{what} of {reference}" if reference else what
+        url = _failed_url(exc, url)
+        if not self.is_registry_url(url):
+            target = httpx.URL(url)
+            host = target.netloc.decode("ascii", "replace")
+            endpoint = str(target.copy_with(query=None))
+            failure = f"TLS with {host} failed" if _is_tls_failure(exc) else f"cannot connect to {host}"
+            if what == "token request":
+                return RegistryUnavailable(
+                    f"{reference + ': ' if reference else ''}the registry {self.registry} is up, but its token "
+                    f"service {host} is not reachable ({failure}: {exc}) at {endpoint}",
+                    reference=reference, url=url,
+                    hint=f"{self.registry} sends clients to {endpoint} for tokens (the realm of its WWW-Authenticate "
+                         "challenge): start that token service, or fix the registry's token realm "
+                         "(auth.token.realm) so that it names an address reachable from here")
+            return RegistryUnavailable(f"{subject}: {failure}, where {self.registry} redirected the request ({exc}) "
+                                       f"at {endpoint}", reference=reference, url=url,
+                                       hint=f"{host} (storage or CDN of {self.registry}) is not reachable from here")
         if _is_tls_failure(exc):
             hint = None if self.insecure else (
                 f"if {self.registry} speaks plain HTTP or has a self-signed certificate, pass insecure=True "
@@ -196,12 +262,12 @@ class RegistrySession:
 
         A status >= 400 that is not in ``accept`` raises its typed error (see ``responses.registry_error``).
         """
-        url = self.url(path_or_url)
+        url = self.url(path_or_url, what=what, reference=reference)
         retries = 0
         authenticated = False
         while True:
             hdrs = dict(headers or {})
-            sent = self.auth.header(scopes) if scopes is not None else None
+            sent = self.auth.header(scopes, reference=reference) if scopes is not None else None
             if sent:
                 hdrs["Authorization"] = sent
             try:
@@ -220,7 +286,7 @@ class RegistrySession:
                 return resp
             if status == 401 and scopes is not None and not authenticated:
                 authenticated = True
-                if self.auth.authenticate(resp, scopes, sent):
+                if self.auth.authenticate(resp, scopes, sent, reference=reference):
                     resp.close()
                     continue
             if status in RETRY_STATUSES:
@@ -232,9 +298,17 @@ class RegistrySession:
                     continue
             if status >= 400:
                 body = read_error_body(resp)
+                if (status < 500 and status not in (401, 403, 429) and not error_details(body)[0]
+                        and not resp.headers.get(API_VERSION_HEADER) and self.is_registry_url(resp.request.url)):
+                    ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip()
+                    answer = f"the {what} request got HTTP {status}{' ' + ctype if ctype else ''}"
+                    odd = self.not_a_registry(what=what, reference=reference, answer=answer)
+                    if odd is not None:
+                        raise odd
                 state = self.auth.state(scopes) if scopes is not None else "none"
+                creds = self.auth.credentials() if state == "basic" else None
                 raise registry_error(resp, body, what=what, reference=reference, auth_state=state,
-                                     note=self.credentials_problem)
+                                     note=self.credentials_problem, credentials=creds, registry=self.registry)
             return resp
 
     def fetch(self, method: str, path_or_url: str, *, limit: int, headers: Mapping[str, str] | None = None,

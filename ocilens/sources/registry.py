@@ -11,15 +11,16 @@ from __future__ import annotations
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Mapping
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping
 
 import httpx
 
 from ..cache import AtomicBlobWriter, BlobStore
 from ..cache_cli import touch
 from ..digest import VerifiedReader
-from ..errors import IntegrityError, UnsupportedImage
+from ..errors import IntegrityError, RegistryError, UnsupportedImage
 from ..manifest import (
     INDEX_TYPES,
     Descriptor,
@@ -30,8 +31,9 @@ from ..manifest import (
     select_manifest,
 )
 from ..platform import Platform, host_platform
-from ..reference import Reference, parse_reference
+from ..reference import Reference, ambiguity_hint, parse_reference
 from ..registry.client import RegistryClient, is_digest
+from ..registry.responses import add_hint
 from ..registry.retry import RetryPolicy
 from ..registry.session import CredentialsArg
 from .base import Source
@@ -135,6 +137,8 @@ class RegistrySource(Source):
         if isinstance(reference, str) and reference.startswith(TRANSPORT_PREFIX):
             reference = reference[len(TRANSPORT_PREFIX):]
         self.ref = parse_reference(reference)
+        #: Why the reference may not mean what was meant (``host:port`` without a repository, ``UPPER/x``).
+        self.ambiguity = ambiguity_hint(reference) if isinstance(reference, str) else None
         super().__init__(str(self.ref))
         self.cache = cache if cache is not None else BlobStore()
         self.progress = progress
@@ -156,6 +160,16 @@ class RegistrySource(Source):
             if self._client is None:
                 self._client = RegistryClient(self.ref.registry, **self._client_kw)
             return self._client
+
+    @contextmanager
+    def _explained(self) -> Iterator[None]:
+        """Registry errors for an ambiguous reference carry the hint of how docker's grammar read it."""
+        try:
+            yield
+        except RegistryError as exc:
+            if self.ambiguity and self.ambiguity not in (exc.hint or ""):
+                add_hint(exc, self.ambiguity)
+            raise
 
     def _emit(self, event: str, **info: Any) -> None:
         if self.progress is not None:
@@ -222,7 +236,12 @@ class RegistrySource(Source):
 
     def resolve(self, platform: Platform | str | None = None) -> ImageManifest:
         """The image manifest for this reference (an index is resolved by ``platform``), verified."""
-        plat = Platform.parse(platform) if platform is not None else None
+        plat = Platform.parse(platform, reference=str(self.ref)) if platform is not None else None
+        with self._explained():
+            return self._resolve(plat)
+
+    def _resolve(self, plat: Platform | None) -> ImageManifest:
+        """``resolve`` with the platform parsed."""
         raw, media_type, digest = self._top_manifest()
         what = f"manifest of {self.ref}"
         obj, kind = self._kind(raw, media_type, what)
@@ -240,6 +259,11 @@ class RegistrySource(Source):
 
     def platforms(self) -> list[Platform]:
         """The platforms an index offers, or the single image's platform (from its config)."""
+        with self._explained():
+            return self._platforms()
+
+    def _platforms(self) -> list[Platform]:
+        """``platforms`` without the ambiguity hint."""
         raw, media_type, _ = self._top_manifest()
         what = f"manifest of {self.ref}"
         obj, kind = self._kind(raw, media_type, what)
@@ -255,8 +279,9 @@ class RegistrySource(Source):
         if self.cache.has(desc.digest):
             self._emit("cached", digest=desc.digest, total=desc.size)
             return _CachedReader(self.cache, desc, str(self.ref))  # type: ignore[return-value]
-        body = self.client.open_blob(self.ref.repository, desc.digest, desc.size, reference=str(self.ref),
-                                     progress=self.progress)
+        with self._explained():
+            body = self.client.open_blob(self.ref.repository, desc.digest, desc.size, reference=str(self.ref),
+                                         progress=self.progress)
         try:
             writer: AtomicBlobWriter | None = self.cache.writer(desc.digest)
         except OSError as exc:
