@@ -373,7 +373,9 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
     """
     from .progress import make_progress
 
-    plat = Platform.parse(platform, reference=ref if isinstance(ref, str) else None) if platform is not None else None
+    plat = None
+    if platform is not None:
+        plat = Platform.parse(platform, reference=ref if isinstance(ref, str) else None)
     progress = make_progress(progress)
     try:
         source = open_source(ref, **source_options)
