@@ -11,7 +11,8 @@ from .platform import Platform, host_platform
 
 __all__ = [
     "OCI_MANIFEST", "OCI_INDEX", "DOCKER_MANIFEST", "DOCKER_LIST", "MANIFEST_TYPES", "INDEX_TYPES",
-    "ACCEPT_MANIFESTS", "Descriptor", "ImageManifest", "parse_json", "parse_manifest", "select_manifest",
+    "ACCEPT_MANIFESTS", "Descriptor", "ImageManifest", "index_entries", "parse_json", "parse_manifest",
+    "select_manifest",
 ]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -39,20 +40,63 @@ class Descriptor:
     urls: tuple[str, ...] = ()
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any], *, where: str = "manifest") -> "Descriptor":
-        try:
-            digest = str(obj["digest"])
-            size = int(obj["size"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UnsupportedImage(f"{where}: descriptor without a valid digest and size: {dict(obj)!r}") from exc
+    def from_json(cls, obj: Any, *, where: str = "manifest", reference: str | None = None) -> "Descriptor":
+        """A descriptor from its JSON object; anything else is ``UnsupportedImage`` naming ``where``."""
+        hint = "the file is damaged or was not written by an image tool; copy the image again (skopeo copy)"
+        if not isinstance(obj, Mapping):
+            raise UnsupportedImage(f"{where}: a descriptor is a JSON {_json_type(obj)}, not an object: "
+                                   f"{_excerpt(obj)}", reference=reference, hint=hint)
+        digest, size = obj.get("digest"), obj.get("size")
+        if not isinstance(digest, str) or not digest or isinstance(size, bool) or not isinstance(size, int):
+            raise UnsupportedImage(f"{where}: descriptor without a valid digest and size: {_excerpt(obj)}",
+                                   reference=reference, hint=hint)
+        platform, annotations, urls = obj.get("platform"), obj.get("annotations"), obj.get("urls")
+        media_type = obj.get("mediaType", "")
+        for name, value, kind, wanted in (("platform", platform, Mapping, "an object"),
+                                          ("annotations", annotations, Mapping, "an object"),
+                                          ("urls", urls, list, "an array"), ("mediaType", media_type, str, "a string")):
+            if value is not None and not isinstance(value, kind):
+                raise UnsupportedImage(f"{where}: descriptor {digest}: {name} is a JSON {_json_type(value)}, "
+                                       f"not {wanted}", reference=reference, hint=hint)
         return cls(
-            media_type=str(obj.get("mediaType", "")),
+            media_type=str(media_type or ""),
             digest=digest,
             size=size,
-            platform=Platform.from_json(obj.get("platform")),
-            annotations=dict(obj.get("annotations") or {}),
-            urls=tuple(obj.get("urls") or ()),
+            platform=Platform.from_json(platform),
+            annotations={str(k): str(v) for k, v in (annotations or {}).items()},
+            urls=tuple(str(u) for u in urls or ()),
         )
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(type(value),
+                                                                                             type(value).__name__)
+
+
+def _excerpt(value: Any, limit: int = 120) -> str:
+    """``repr`` of a value, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def index_entries(obj: Any, *, where: str, reference: str | None = None) -> list[Descriptor]:
+    """The ``manifests`` descriptors of an index (or index.json); ``UnsupportedImage`` when it has none to read."""
+    if not isinstance(obj, Mapping):
+        raise UnsupportedImage(f"{where} is a JSON {_json_type(obj)}, not an object", reference=reference,
+                               hint="the file is damaged or not an image index; copy the image again")
+    entries = obj.get("manifests")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise UnsupportedImage(f"{where}: manifests is a JSON {_json_type(entries)}, not an array",
+                               reference=reference, hint="the file is damaged or not an image index; copy the image again")
+    return [Descriptor.from_json(m, where=f"{where} manifests[{i}]", reference=reference)
+            for i, m in enumerate(entries)]
 
 
 @dataclass(frozen=True)
@@ -97,8 +141,15 @@ def parse_manifest(raw: bytes, digest: str | None, *, what: str = "manifest") ->
             raise UnsupportedImage(f"{what} is a Docker schema 1 manifest, which ocilens does not read",
                                    hint="re-push the image with a current client (schema 2 or OCI)")
         raise UnsupportedImage(f"{what} has media type {mt!r}, not an image manifest")
-    config = Descriptor.from_json(obj.get("config") or {}, where=what)
-    layers = tuple(Descriptor.from_json(layer, where=what) for layer in obj.get("layers") or [])
+    if not isinstance(obj.get("config"), Mapping):
+        raise UnsupportedImage(f"{what} has no config descriptor (config is a JSON {_json_type(obj.get('config'))})",
+                               hint="the manifest is damaged; copy the image again (skopeo copy)")
+    raw_layers = obj.get("layers") or []
+    if not isinstance(raw_layers, list):
+        raise UnsupportedImage(f"{what}: layers is a JSON {_json_type(raw_layers)}, not an array",
+                               hint="the manifest is damaged; copy the image again (skopeo copy)")
+    config = Descriptor.from_json(obj["config"], where=f"{what} config")
+    layers = tuple(Descriptor.from_json(layer, where=f"{what} layers[{i}]") for i, layer in enumerate(raw_layers))
     return ImageManifest(raw=raw, digest=digest, media_type=mt, config=config, layers=layers, json=obj)
 
 

@@ -8,9 +8,9 @@ import re
 from typing import Any, BinaryIO
 
 from ..digest import VerifiedReader, digest_bytes, verify_bytes
-from ..errors import ImageNotFound, SourceError, UnsupportedImage
+from ..errors import ImageNotFound, InvalidReference, SourceError, UnsupportedImage
 from ..manifest import (DOCKER_CONFIG, DOCKER_LAYER_TAR, MANIFEST_TYPES, Descriptor, ImageManifest,
-                        parse_json)
+                        index_entries, parse_json)
 from ..platform import Platform
 from .base import Source
 from .storage import open_storage
@@ -34,6 +34,21 @@ def _familiar(tag: str) -> str:
     return tag
 
 
+def _images(n: int) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{n} image" if n == 1 else f"{n} images"
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+_DAMAGED = "the archive is damaged or was not written by docker save / skopeo; save or copy it again"
+
+
 class DockerArchiveSource(Source):
     """An image inside a ``docker save`` tar, read in place."""
 
@@ -43,27 +58,56 @@ class DockerArchiveSource(Source):
         super().__init__(reference)
         self.storage = open_storage(path, reference, want_dir=False)
         if not self.storage.exists("manifest.json"):
+            if self.storage.damage:
+                raise self.storage.missing("manifest.json")
             raise SourceError(f"{reference}: {path} has no manifest.json, so it is not a docker-archive",
                               reference=reference, hint="for an OCI layout tar use oci-archive:")
         entries = parse_json(self.storage.read("manifest.json"), f"{reference}: manifest.json")
         if not isinstance(entries, list) or not entries:
-            raise UnsupportedImage(f"{reference}: manifest.json lists no images", reference=reference)
+            raise UnsupportedImage(f"{reference}: manifest.json lists no images", reference=reference,
+                                   hint=_DAMAGED)
+        for i, e in enumerate(entries):
+            self._check_entry(i, e)
         self.entry = self._select(entries, selector)
         self._paths: dict[str, str] = {}  # digest -> member path
 
+    def _check_entry(self, i: int, entry: Any) -> None:
+        """An entry of manifest.json must be an object with a Config path, a Layers list and RepoTags."""
+        where = f"{self.reference}: manifest.json entry {i}"
+        if not isinstance(entry, dict):
+            raise UnsupportedImage(f"{where} is {_json_kind(entry)}, not an object", reference=self.reference,
+                                   hint=_DAMAGED)
+        for key, kind, wanted in (("Config", str, "a string"), ("Layers", list, "an array"),
+                                  ("RepoTags", list, "an array")):
+            value = entry.get(key)
+            if value is not None and not isinstance(value, kind):
+                raise UnsupportedImage(f"{where}: {key} is {_json_kind(value)}, not {wanted}",
+                                       reference=self.reference, hint=_DAMAGED)
+            if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+                raise UnsupportedImage(f"{where}: {key} holds something other than strings",
+                                       reference=self.reference, hint=_DAMAGED)
+
     def _select(self, entries: list[dict[str, Any]], selector: str | None) -> dict[str, Any]:
+        n_images = _images(len(entries))
+        positions = "@0" if len(entries) == 1 else f"@0 to @{len(entries) - 1}"
         if selector is None:
             if len(entries) == 1:
                 return entries[0]
             tags = ", ".join(t for e in entries for t in e.get("RepoTags") or []) or "untagged"
-            raise ImageNotFound(f"{self.reference}: the archive holds {len(entries)} images ({tags})",
+            raise ImageNotFound(f"{self.reference}: the archive holds {n_images} ({tags})",
                                 reference=self.reference,
                                 hint="name one: docker-archive:FILE:REPO:TAG or docker-archive:FILE:@INDEX")
-        if selector.startswith("@") and selector[1:].isdigit():
+        if selector.startswith("@"):
+            if not selector[1:].isdigit():  # also @sha256:...: docker-archive selects by tag or position only
+                raise InvalidReference(f"{self.reference}: {selector!r} is not an image position: @N must be a "
+                                       f"number, the image's index in manifest.json", reference=self.reference,
+                                       hint=f"the archive holds {n_images}: use {positions}, "
+                                            "or name a tag (docker-archive:FILE:REPO:TAG)")
             n = int(selector[1:])
             if n >= len(entries):
-                raise ImageNotFound(f"{self.reference}: the archive holds {len(entries)} images; no @{n}",
-                                    reference=self.reference)
+                raise ImageNotFound(f"{self.reference}: the archive holds {n_images}; no @{n}",
+                                    reference=self.reference,
+                                    hint=f"@N counts from 0: use {positions}")
             return entries[n]
         want = _familiar(selector)
         for e in entries:
@@ -85,22 +129,35 @@ class DockerArchiveSource(Source):
         e = self.entry
         config_path = str(e.get("Config") or "")
         if not config_path:
-            raise UnsupportedImage(f"{self.reference}: manifest.json entry has no Config", reference=self.reference)
+            raise UnsupportedImage(f"{self.reference}: manifest.json entry has no Config", reference=self.reference,
+                                   hint=_DAMAGED)
+        if not self.storage.exists(config_path):
+            raise self.storage.missing(config_path, f"config {config_path}")
         config_raw = self.storage.read(config_path)
         config_digest = self._config_digest(config_path, config_raw)
         self._paths[config_digest] = config_path
-        config = parse_json(config_raw, f"{self.reference}: config {config_path}")
-        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+        what = f"{self.reference}: config {config_path}"
+        config = parse_json(config_raw, what)
+        if not isinstance(config, dict):
+            raise UnsupportedImage(f"{what} is {_json_kind(config)}, not an object", reference=self.reference,
+                                   hint=_DAMAGED)
+        rootfs = config.get("rootfs")
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+            raise UnsupportedImage(f"{what} has no rootfs.diff_ids list of digests", reference=self.reference,
+                                   hint=_DAMAGED)
         layer_paths = list(e.get("Layers") or [])
         if len(diff_ids) != len(layer_paths):
             raise UnsupportedImage(f"{self.reference}: config lists {len(diff_ids)} diff_ids for "
                                    f"{len(layer_paths)} layers", reference=self.reference)
         layers = []
-        for path, diff_id in zip(layer_paths, diff_ids):
+        for i, (path, diff_id) in enumerate(zip(layer_paths, diff_ids)):
+            if not self.storage.exists(path):
+                raise self.storage.missing(path, f"layer {i} ({path})")
             m = _BLOB_NAME.search(path)
             # blobs/sha256/<hex> is named by its own digest (maybe compressed); <id>/layer.tar is the
             # uncompressed tar, whose digest is the diff_id.
-            digest = f"sha256:{m.group(2)}" if m else str(diff_id)
+            digest = f"sha256:{m.group(2)}" if m else diff_id
             self._paths[digest] = path
             layers.append(Descriptor(DOCKER_LAYER_TAR, digest, self.storage.size(path)))
         config_desc = Descriptor(DOCKER_CONFIG, config_digest, len(config_raw))
@@ -117,19 +174,23 @@ class DockerArchiveSource(Source):
             return None, None, ""
         try:
             index = parse_json(self.storage.read("index.json"), "index.json")
-            stack = list(index.get("manifests") or [])
+            stack = index_entries(index, where=f"{self.reference}: index.json", reference=self.reference)
             while stack:
-                d = Descriptor.from_json(stack.pop())
+                d = stack.pop()
                 m = _BLOB_NAME.search(f"blobs/{d.digest.replace(':', '/')}")
                 if not m or not self.storage.exists(f"blobs/sha256/{m.group(2)}"):
                     continue
                 raw = verify_bytes(self.storage.read(f"blobs/sha256/{m.group(2)}"), d.digest, d.size)
                 obj = parse_json(raw, "manifest")
+                if not isinstance(obj, dict):
+                    continue
                 if (obj.get("mediaType") or d.media_type) in MANIFEST_TYPES:
-                    if (obj.get("config") or {}).get("digest") == config_digest:
+                    config = obj.get("config")
+                    if isinstance(config, dict) and config.get("digest") == config_digest:
                         return raw, d.digest, obj.get("mediaType") or d.media_type
                 else:
-                    stack.extend(obj.get("manifests") or [])
+                    stack.extend(index_entries(obj, where=f"{self.reference}: index {d.digest}",
+                                               reference=self.reference))
         except (SourceError, UnsupportedImage):
             return None, None, ""
         return None, None, ""

@@ -6,8 +6,8 @@ from typing import Any, BinaryIO
 
 from ..digest import VerifiedReader, parse_digest, verify_bytes
 from ..errors import ImageNotFound, SourceError, UnsupportedImage
-from ..manifest import (INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, ImageManifest, media_type_of,
-                        parse_json, parse_manifest, select_manifest)
+from ..manifest import (INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, ImageManifest, index_entries,
+                        media_type_of, parse_json, parse_manifest, select_manifest)
 from ..platform import Platform
 from .base import Source
 from .storage import Storage, open_storage
@@ -44,9 +44,12 @@ class LayoutSource(StorageBlobs):
         super().__init__(reference)
         self.transport = "oci-archive" if archive else "oci"
         self.selector = selector
+        self.path = path
         self.storage = open_storage(path, reference, want_dir=not archive)
         if not self.storage.exists("index.json"):
             kind = "archive" if archive else "directory"
+            if self.storage.damage:
+                raise self.storage.missing("index.json")
             raise SourceError(f"{reference}: {path} is not an OCI image layout (no index.json in the {kind})",
                               reference=reference,
                               hint="for a `docker save` tar use docker-archive:; for a registry use host/repo:tag")
@@ -60,11 +63,17 @@ class LayoutSource(StorageBlobs):
     def _read_index_json(self) -> dict[str, Any]:
         obj = parse_json(self.storage.read("index.json"), f"{self.reference}: index.json")
         if not isinstance(obj, dict) or not isinstance(obj.get("manifests"), list):
-            raise UnsupportedImage(f"{self.reference}: index.json has no manifests list", reference=self.reference)
+            raise UnsupportedImage(f"{self.reference}: index.json of {self.path} has no manifests list",
+                                   reference=self.reference,
+                                   hint="the layout is damaged or not an OCI image layout; copy it again (skopeo copy)")
         return obj
 
     def _top_entries(self) -> list[Descriptor]:
-        return [Descriptor.from_json(m, where=f"{self.reference}: index.json") for m in self.index["manifests"]]
+        return index_entries(self.index, where=f"{self.reference}: index.json", reference=self.reference)
+
+    def _tag_hint(self) -> str:
+        """How to name a tag of this layout, in this reference's own transport."""
+        return f"name one of those tags after the path: {self.transport}:{self.path}:TAG"
 
     def tags(self) -> list[str]:
         """The ``org.opencontainers.image.ref.name`` annotations of index.json."""
@@ -87,7 +96,7 @@ class LayoutSource(StorageBlobs):
         if not exact:
             tags = ", ".join(self.tags()) or "none"
             raise ImageNotFound(f"{self.reference}: no image tagged {sel!r} in the layout; tags: {tags}",
-                                reference=self.reference, hint="name one of those tags after the path: oci:DIR:TAG")
+                                reference=self.reference, hint=self._tag_hint())
         return exact if len(exact) > 1 else exact[0]
 
     def _find_digest(self, entries: list[Descriptor], digest: str, depth: int = 0) -> Descriptor | None:
@@ -102,8 +111,8 @@ class LayoutSource(StorageBlobs):
 
     def _index_entries(self, desc: Descriptor) -> list[Descriptor]:
         raw = self.read_blob(desc)
-        obj = parse_json(raw, f"{self.reference}: index {desc.digest}")
-        return [Descriptor.from_json(m, where=f"index {desc.digest}") for m in obj.get("manifests") or []]
+        what = f"{self.reference}: index {desc.digest}"
+        return index_entries(parse_json(raw, what), where=what, reference=self.reference)
 
     def _descend(self, desc: Descriptor, platform: Platform | None, depth: int = 0) -> Descriptor:
         """From an index entry down to an image manifest (nested indexes resolved by platform)."""
@@ -113,10 +122,11 @@ class LayoutSource(StorageBlobs):
             if depth > 8:
                 raise UnsupportedImage(f"{self.reference}: indexes nested too deep", reference=self.reference)
             raw = self.read_blob(desc)
-            obj = parse_json(raw, f"{self.reference}: {desc.digest}")
-            if media_type_of(obj, desc.media_type) in MANIFEST_TYPES:
+            what = f"{self.reference}: {desc.digest}"
+            obj = parse_json(raw, what)
+            if isinstance(obj, dict) and media_type_of(obj, desc.media_type) in MANIFEST_TYPES:
                 return Descriptor(media_type_of(obj), desc.digest, desc.size, desc.platform, desc.annotations)
-            entries = [Descriptor.from_json(m, where=f"index {desc.digest}") for m in obj.get("manifests") or []]
+            entries = index_entries(obj, where=what, reference=self.reference)
             chosen = select_manifest(entries, platform, what=f"{self.reference} (index {desc.digest})",
                                      reference=self.reference)
             return self._descend(chosen, platform, depth + 1)
@@ -127,6 +137,10 @@ class LayoutSource(StorageBlobs):
         top = self._pick_top()
         if isinstance(top, list):
             candidates = [d for d in top if d.media_type in MANIFEST_TYPES + INDEX_TYPES or not d.media_type]
+            if not candidates:
+                raise ImageNotFound(f"{self.reference}: index.json of {self.path} lists no images",
+                                    reference=self.reference,
+                                    hint="the layout is empty or holds only artifacts; copy an image into it")
             if len(candidates) == 1:
                 top = candidates[0]
             else:
@@ -137,7 +151,8 @@ class LayoutSource(StorageBlobs):
                 else:
                     tags = ", ".join(self.tags()) or "untagged"
                     raise ImageNotFound(f"{self.reference}: the layout holds {len(candidates)} images ({tags})",
-                                        reference=self.reference, hint="name one: oci:DIR:TAG")
+                                        reference=self.reference,
+                                        hint=f"name one: {self.transport}:{self.path}:TAG")
         desc = self._descend(top, platform)
         raw = self.read_blob(desc)
         return parse_manifest(raw, desc.digest, what=f"{self.reference}: manifest {desc.digest}")

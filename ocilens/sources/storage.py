@@ -18,6 +18,13 @@ class Storage:
     """Read-only files by relative, ``/``-separated path."""
 
     reference: str = ""
+    #: Why the container looks damaged (a truncated archive), or None; said when a member is missing.
+    damage: str | None = None
+
+    def missing(self, relpath: str, what: str | None = None) -> SourceNotFound:
+        """The error for a file that is not there (``what`` names it for the message, default the path)."""
+        return SourceNotFound(f"{self.reference}: {what or relpath} is missing", reference=self.reference,
+                              path=relpath, hint="the image is incomplete; copy it again (skopeo copy)")
 
     def open(self, relpath: str) -> BinaryIO:
         raise NotImplementedError
@@ -68,19 +75,25 @@ class DirStorage(Storage):
     def _path(self, relpath: str) -> Path:
         return self.root / _clean(relpath)
 
+    def missing(self, relpath: str, what: str | None = None) -> SourceNotFound:
+        return SourceNotFound(f"{self.reference}: {what or relpath} is missing from {self.root}",
+                              reference=self.reference, path=str(self._path(relpath)),
+                              hint="the layout is incomplete; copy it again (skopeo copy)")
+
     def open(self, relpath: str) -> BinaryIO:
         try:
             return open(self._path(relpath), "rb")
         except FileNotFoundError:
-            raise SourceNotFound(f"{self.reference}: {relpath} is missing from {self.root}",
-                                 reference=self.reference, path=str(self._path(relpath)),
-                                 hint="the layout is incomplete; copy it again (skopeo copy)") from None
+            raise self.missing(relpath) from None
 
     def exists(self, relpath: str) -> bool:
         return self._path(relpath).is_file()
 
     def size(self, relpath: str) -> int:
-        return self._path(relpath).stat().st_size
+        try:
+            return self._path(relpath).stat().st_size
+        except FileNotFoundError:
+            raise self.missing(relpath) from None
 
 
 class _Slice(io.RawIOBase):
@@ -120,6 +133,7 @@ class TarStorage(Storage):
         self.path = path
         self.reference = reference
         self._members: dict[str, tuple[int, int]] = {}
+        self._dangling: dict[str, str] = {}  # link member -> its target, which is not in the archive
         self._lock = threading.Lock()
         try:
             with open(path, "rb") as f:
@@ -144,21 +158,57 @@ class TarStorage(Storage):
                         continue
                     if resolved in self._members:
                         self._members[name] = self._members[resolved]
+                    else:
+                        self._dangling[name] = target
+                self.damage = self._check_end(tf.offset, len(tf.getmembers()))
         except FileNotFoundError:
-            raise SourceNotFound(f"{reference}: no such file {path}", reference=reference, path=str(path)) from None
+            raise SourceNotFound(f"{reference}: no such file {path}", reference=reference, path=str(path),
+                                 hint="check the path; archives are written by skopeo copy or docker save") from None
         except IsADirectoryError:
             raise SourceError(f"{reference}: {path} is a directory, not an archive", reference=reference,
                               hint="use the oci: transport for an image layout directory") from None
         except tarfile.TarError as exc:
-            raise SourceError(f"{reference}: {path} is not a readable tar archive: {exc}",
-                              reference=reference) from None
+            if "unexpected end of data" in str(exc):
+                raise SourceError(f"{reference}: {path} is truncated: it ends inside a member ({exc})",
+                                  reference=reference,
+                                  hint="the copy or download was cut short; copy or save the image again") from None
+            raise SourceError(f"{reference}: {path} is not a readable tar archive: {exc}", reference=reference,
+                              hint="oci-archive: and docker-archive: read uncompressed tar files "
+                                   "(skopeo copy, docker save)") from None
+
+    def _check_end(self, offset: int, count: int) -> str | None:
+        """Why the archive does not end with tar's end-of-archive block after its last member, or None."""
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            block = f.read(512)
+        members = f"{count} member{'s' if count != 1 else ''}"
+        if len(block) == 512 and not block.strip(b"\0"):
+            return None
+        if not block:
+            return f"it ends right after its {members}, without tar's end-of-archive blocks: it was truncated"
+        if len(block) < 512:
+            return f"it ends inside the tar header at offset {offset}, after {members}: it was truncated"
+        return f"after its {members} it holds data that is not a tar header (offset {offset}): it is damaged"
+
+    def missing(self, relpath: str, what: str | None = None) -> SourceNotFound:
+        """The error for a member that is not in the archive, with the likely reason."""
+        key = _clean(relpath)
+        what = what or relpath
+        if key in self._dangling:
+            message = (f"{self.reference}: {what} is missing from archive {self.path}: {relpath} is a link to "
+                       f"{self._dangling[key]}, which is not in the archive")
+        else:
+            message = f"{self.reference}: {what} is missing from archive {self.path}"
+        if self.damage:
+            return SourceNotFound(f"{message}; {self.damage}", reference=self.reference, path=relpath,
+                                  hint="the copy or download was cut short; copy or save the image again")
+        return SourceNotFound(message, reference=self.reference, path=relpath,
+                              hint="the archive is incomplete or not of this kind; save or copy it again")
 
     def open(self, relpath: str) -> BinaryIO:
         key = _clean(relpath)
         if key not in self._members:
-            raise SourceNotFound(f"{self.reference}: {relpath} is missing from archive {self.path}",
-                                 reference=self.reference, path=relpath,
-                                 hint="the archive is incomplete or not of this kind")
+            raise self.missing(relpath)
         start, length = self._members[key]
         # Consumers read in large chunks: no extra buffer layer (and no extra copy) over the slice.
         return _Slice(self.path, start, length)  # type: ignore[return-value]
@@ -167,7 +217,10 @@ class TarStorage(Storage):
         return _clean(relpath) in self._members
 
     def size(self, relpath: str) -> int:
-        return self._members[_clean(relpath)][1]
+        member = self._members.get(_clean(relpath))
+        if member is None:
+            raise self.missing(relpath)
+        return member[1]
 
 
 def open_storage(path: str, reference: str, *, want_dir: bool) -> Storage:
@@ -175,7 +228,9 @@ def open_storage(path: str, reference: str, *, want_dir: bool) -> Storage:
     p = Path(os.path.expanduser(path))
     if want_dir:
         if not p.exists():
-            raise SourceNotFound(f"{reference}: no such directory {p}", reference=reference, path=str(p))
+            raise SourceNotFound(f"{reference}: no such directory {p}", reference=reference, path=str(p),
+                                 hint="check the path; oci: takes an OCI layout directory "
+                                      "(skopeo copy ... oci:DIR:TAG writes one)")
         if not p.is_dir():
             raise SourceError(f"{reference}: {p} is not a directory", reference=reference,
                               hint="use oci-archive: or docker-archive: for a tar file")
