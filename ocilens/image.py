@@ -391,7 +391,9 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         config_raw = source.read_blob(manifest.config)
         config = parse_json(config_raw, f"{ref}: config {manifest.config.digest}")
         if not isinstance(config, dict):
-            config = {}
+            raise UnsupportedImage(f"{ref}: the config {manifest.config.digest} is a JSON "
+                                   f"{type(config).__name__}, not an object", reference=ref,
+                                   hint="the image is damaged or not a container image; push or copy it again")
         if plat is not None:
             _check_platform(ref, plat, config)
         if progress:

@@ -481,3 +481,22 @@ def test_docker_archive_position_must_be_a_number(tmp_path: Path) -> None:
         ocilens.load(f"docker-archive:{archive}:@3")
     assert_clean(info.value, "holds 1 image;", "no @3", "use @0")
     assert "1 images" not in str(info.value)
+
+
+def test_a_config_that_is_not_an_object(tmp_path: Path) -> None:
+    """A manifest whose config blob is a JSON array is an UnsupportedImage naming the config, not an image
+    analysed with an empty config."""
+    layout = layout_from_tars(tmp_path, [tar_layer([Entry.file("f", b"x")])])
+    manifest = manifest_of(layout, "t")
+    config = b"[1, 2]"
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    blob_path(layout, digest).write_bytes(config)
+    manifest["config"].update(digest=digest, size=len(config))
+    raw = json.dumps(manifest).encode()
+    mdigest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    blob_path(layout, mdigest).write_bytes(raw)
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"][0].update(digest=mdigest, size=len(raw))
+    (layout / "index.json").write_text(json.dumps(index))
+    with pytest.raises(UnsupportedImage, match=f"config {digest} is a JSON list, not an object"):
+        ocilens.load(f"oci:{layout}:t", cache=False, progress=False)

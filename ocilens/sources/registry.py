@@ -25,6 +25,7 @@ from ..manifest import (
     INDEX_TYPES,
     Descriptor,
     ImageManifest,
+    index_entries,
     media_type_of,
     parse_json,
     parse_manifest,
@@ -224,7 +225,7 @@ class RegistrySource(Source):
                 and not (e.platform and e.platform.os == "unknown")]
 
     def _entries(self, obj: Mapping[str, Any], what: str) -> list[Descriptor]:
-        return [Descriptor.from_json(m, where=what) for m in obj.get("manifests") or []]
+        return index_entries(obj, where=what, reference=str(self.ref))
 
     def _choose(self, entries: list[Descriptor], platform: Platform | None, what: str) -> Descriptor:
         """The index entry for ``platform``; with none given, the only image, else the host's platform."""
