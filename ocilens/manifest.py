@@ -166,8 +166,9 @@ def select_manifest(entries: Sequence[Descriptor], platform: Platform | None, *,
               and not (e.platform and e.platform.os == "unknown")]
     if platform is not None:
         hits = [e for e in images if platform.matches(e.platform)]
-        if not hits and platform.architecture == "arm64":
-            # An arm64 host runs arm64/v8 images; an index may spell the variant out.
+        if not hits and platform.architecture == "arm64" and platform.normalized().variant is None:
+            # An arm64 host runs arm64/v8 images; an index may spell the variant out. A variant asked for by
+            # name (arm64/v9) is that variant only.
             hits = [e for e in images if e.platform and e.platform.os == platform.os
                     and e.platform.architecture == "arm64"]
         if hits:
