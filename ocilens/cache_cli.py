@@ -7,6 +7,7 @@ Temporary ``.partial`` files are listed too; left behind by a crash, they are al
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -25,16 +26,37 @@ _PARTIAL_STALE = 3600.0  # a temp file untouched this long belongs to a download
 _AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+def _not_negative(what: str, number: float, shown: Any) -> float:
+    """``number`` when it is 0 or more; a negative or NaN age or size would select every entry."""
+    if math.isnan(number) or number < 0:
+        raise UsageError(f"{what} must be 0 or more, not {shown!r}",
+                         hint="a negative age or size would select every entry; write e.g. 30d or 5GB")
+    return number
+
+
 def parse_age(value: float | timedelta | str) -> float:
     """Seconds from ``timedelta``, a number of seconds, or ``"30d"``, ``"12h"``, ``"90m"``, ``"2w"``."""
     if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (int, float)):
-        return float(value)
+        return _not_negative("older_than", value.total_seconds(), value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _not_negative("older_than", float(value), value)
+    if not isinstance(value, str):
+        raise UsageError(f"older_than must be a timedelta, a number of seconds or a string like '30d', "
+                         f"not {type(value).__name__} {value!r}")
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", value)
     if not m:
         raise UsageError(f"cannot read {value!r} as an age", hint="write e.g. 30d, 12h, 90m or 2w")
     return float(m.group(1)) * _AGES[m.group(2) or "s"]
+
+
+def _budget(value: int | str) -> int:
+    """The bytes ``keep`` allows: a size (``5GB``) or a number of bytes, never negative."""
+    if not isinstance(value, (int, float, str)) or isinstance(value, bool):
+        raise UsageError(f"keep must be a number of bytes or a string like '5GB', "
+                         f"not {type(value).__name__} {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"keep must be a finite number of bytes, not {value!r}", hint="write e.g. 5GB")
+    return int(_not_negative("keep", parse_size(value), value))
 
 
 def touch(path: Path) -> None:
@@ -109,8 +131,10 @@ def prune_cache(older_than: float | timedelta | str | None = None, keep: int | s
 
     ``older_than`` removes entries not used for that long; ``keep`` then removes the least recently used
     until at most that many bytes remain. With neither, everything goes (it is only a cache). Stale
-    ``.partial`` files are always removed.
+    ``.partial`` files are always removed. Both are checked before anything is read or removed.
     """
+    age_limit = parse_age(older_than) if older_than is not None else None
+    budget = _budget(keep) if keep is not None else None
     rows = _rows(root or cache_dir())
     now = time.time()
     doomed: list[dict[str, Any]] = []
@@ -119,14 +143,13 @@ def prune_cache(older_than: float | timedelta | str | None = None, keep: int | s
         age = now - row["last_used"].timestamp()
         if row["kind"] == "partial":
             (doomed if age > _PARTIAL_STALE else alive).append(row)
-        elif older_than is None and keep is None:
+        elif age_limit is None and budget is None:
             doomed.append(row)
-        elif older_than is not None and age > parse_age(older_than):
+        elif age_limit is not None and age > age_limit:
             doomed.append(row)
         else:
             alive.append(row)
-    if keep is not None:
-        budget = parse_size(keep)
+    if budget is not None:
         total = sum(r["size"] for r in alive if r["kind"] != "partial")
         for row in sorted((r for r in alive if r["kind"] != "partial"), key=lambda r: r["last_used"]):
             if total <= budget:

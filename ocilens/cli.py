@@ -8,10 +8,12 @@ Exit codes: 0 success, 1 a check failed, 2 the image could not be read or analys
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
-from .errors import OcilensError
+from .errors import OcilensError, UsageError
 from .units import human_bytes
 
 __all__ = ["main"]
@@ -23,6 +25,53 @@ def _load(args: argparse.Namespace, ref: str | None = None):
     ref = ref or getattr(args, "ref", None) or SAMPLE_REF
     options = {"insecure": True} if getattr(args, "insecure", False) else {}
     return load(ref, platform=args.platform, cache=not args.no_cache, **options)
+
+
+def _refuse(path: str, reason: str, what: str = "a file in an existing directory") -> UsageError:
+    """The error for an output that cannot be written: the path, why, and what to give instead."""
+    return UsageError(f"cannot write {path}: {reason}", hint=f"name {what} you can write to")
+
+
+def _nearest_existing(path: str) -> str:
+    """``path`` itself or its closest ancestor that exists (what ``mkdir -p`` would create under)."""
+    current = os.path.abspath(path)
+    while not os.path.lexists(current) and os.path.dirname(current) != current:
+        current = os.path.dirname(current)
+    return current
+
+
+def _check_output(path: str | None, *, directory: bool = False) -> None:
+    """Refuse an output path that cannot be written, before the slow load: a missing or read-only parent,
+    a directory where a file goes (or the reverse), a read-only file."""
+    if not path:
+        return
+    if directory:
+        base = _nearest_existing(path)
+        if not os.path.isdir(base):
+            raise _refuse(path, f"{base} is not a directory", "a directory (it is made if needed)")
+    else:
+        if os.path.isdir(path):
+            raise _refuse(path, "it is a directory")
+        base = os.path.dirname(os.path.abspath(path))
+        if not os.path.lexists(base):
+            raise _refuse(path, f"no such directory {os.path.dirname(path) or '.'}")
+        if not os.path.isdir(base):
+            raise _refuse(path, f"{os.path.dirname(path)} is not a directory")
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise _refuse(path, "permission denied")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise _refuse(path, f"the directory {base} is not writable",
+                      "a directory" if directory else "a file in a directory")
+
+
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Turn a failure while writing an output (disk full, permissions changed since the check) into an
+    error naming the file, so the CLI exits 2 with a message, not 1 with a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise _refuse(str(exc.filename or path), exc.strerror or str(exc)) from None
 
 
 def cmd_platforms(args: argparse.Namespace) -> int:
@@ -42,6 +91,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.list_platforms:
         return cmd_platforms(args)
 
+    _check_output(args.json)
+    _check_output(args.html)
     img = _load(args)
     s = image_summary(img)
     out = sys.stdout
@@ -75,11 +126,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         for r in img.anomalies.head(10).itertuples(index=False):
             print(f"  layer {r.layer}: {r.kind}: {r.path!r}", file=out)
     if args.json:
-        write_json(img, args.json)
+        with _writing(args.json):
+            write_json(img, args.json)
         print(f"\nwrote {args.json}", file=out)
     if args.html:
         compare = _load(args, args.compare) if args.compare else None
-        img.report(compare=compare).to_html(args.html)
+        report = img.report(compare=compare)
+        with _writing(args.html):
+            report.to_html(args.html)
         print(f"wrote {args.html}", file=out)
     return 0
 
@@ -100,9 +154,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """CI gate: exit 0 when every rule passes, 1 when one fails, 2 when the image cannot be analysed."""
     import json
-    import os
 
-    from .gate import check
+    from .gate import OPTION_NAMES, _evaluate, _threshold, read_dive_ci
 
     rules: dict[str, float | str | None] = {}
     if args.lowest_efficiency is not None:
@@ -112,22 +165,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.highest_user_wasted_percent is not None:
         rules["highestUserWastedPercent"] = args.highest_user_wasted_percent
     ci_file = args.ci_config
-    if ci_file is None and os.path.exists(".dive-ci"):
+    if ci_file is None and os.path.lexists(".dive-ci"):  # a dangling link or a directory is an error too
         ci_file = ".dive-ci"
-    # Validate the thresholds before the (slow) load, so a typo fails fast.
-    from .gate import OPTION_NAMES, _threshold, read_dive_ci
+    # Validate the thresholds, the .dive-ci (read once: its warnings print once) and the output before
+    # the (slow) load, so a typo fails fast.
     for k, v in rules.items():
         _threshold(k, v, OPTION_NAMES[k])
-    if ci_file:
-        read_dive_ci(ci_file)
+    file_rules = read_dive_ci(ci_file) if ci_file else None
+    _check_output(args.json)
     img = _load(args)
-    result = check(img, rules, numbers=args.numbers, dive_ci=ci_file)
+    result = _evaluate(img, rules, args.numbers, file_rules)
     for r in result.rules:
         shown = "disabled" if r.threshold is None else f"{r.value:.4g} vs {r.threshold:.4g}"
         print(f"  {r.status.upper():4}  {r.name}: {shown}  ({r.source})")
     print(f"{'PASS' if result.passed else 'FAIL'}: {img.reference} ({args.numbers} numbers)")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
+        with _writing(args.json), open(args.json, "w", encoding="utf-8") as f:
             json.dump(result.to_dict(), f, indent=1)
             f.write("\n")
     return 0 if result.passed else 1
@@ -139,6 +192,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     from .export import frame_records
 
+    _check_output(args.json)
+    _check_output(args.csv)
     a = _load(args, args.a)
     b = _load(args, args.b)
     d = a.diff(b)
@@ -162,11 +217,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
                "shared_layers": frame_records(d.shared_layers), "packages": frame_records(d.packages),
                "config": frame_records(d.config),
                "history": frame_records(d.history)}
-        with open(args.json, "w", encoding="utf-8") as f:
+        with _writing(args.json), open(args.json, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
     if args.csv:
-        d.files.to_csv(args.csv, index=False)
+        with _writing(args.csv):
+            d.files.to_csv(args.csv, index=False)
     return 0
 
 
@@ -182,6 +238,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print("ocilens: error: --executor takes process, thread or a Dask scheduler address; "
               "the number of processes is --workers", file=sys.stderr)
         return 2
+    _check_output(args.json)
+    _check_output(args.html)
+    _check_output(args.csv, directory=True)
     fleet = audit(args.refs, platform=args.platform, executor=executor, workers=args.workers,
                   cache=not args.no_cache, events=bool(args.csv), **options)
     out = sys.stdout
@@ -209,13 +268,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
             first = str(e.message).splitlines()[0] if isinstance(e.message, str) else ""
             print(f"  {e.reference}: {e.stage}: {e.error_type}: {first}", file=out)
     if args.json:
-        fleet.to_json(args.json)
+        with _writing(args.json):
+            fleet.to_json(args.json)
         print(f"wrote {args.json}", file=out)
     if args.csv:
-        fleet.to_csv(args.csv)
+        with _writing(args.csv):
+            fleet.to_csv(args.csv)
         print(f"wrote {args.csv}/images.csv, layers.csv, events.csv, errors.csv", file=out)
     if args.html:
-        fleet.report(top=max(args.top, 25)).to_html(args.html)
+        report = fleet.report(top=max(args.top, 25))
+        with _writing(args.html):
+            report.to_html(args.html)
         print(f"wrote {args.html}", file=out)
     if s["audited"] == 0:
         return 2
@@ -241,6 +304,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.older_than is None and args.keep is None and not args.all:
         print("ocilens: error: say what to prune: --older-than AGE, --keep SIZE, or --all", file=sys.stderr)
         return 2
+    if args.all and (args.older_than is not None or args.keep is not None):
+        given = " and ".join(o for o, v in (("--older-than", args.older_than), ("--keep", args.keep)) if v is not None)
+        raise UsageError(f"--all removes every entry, so {given} would be ignored",
+                         hint=f"drop --all to prune by age or size, or drop {given} to empty the cache")
     removed = prune_cache(older_than=args.older_than, keep=args.keep, dry_run=args.dry_run)
     freed = sum(r["size"] for r in removed)
     print(f"{'would remove' if args.dry_run else 'removed'} {len(removed)} entries, {human_bytes(freed)}")

@@ -257,6 +257,87 @@ def test_dive_ci_flow_mapping_is_not_silently_ignored(refs, tmp_path: Path) -> N
     assert proc.returncode == 0
 
 
+@pytest.mark.parametrize("content", [
+    "{rules: {lowestEfficiency: 0.99, highestUserWastedPercent: disabled}}\n",
+    '{"rules": {"lowestEfficiency": 0.99, "highestUserWastedPercent": "disabled"}}\n',  # JSON is YAML too
+    "---\n{rules: {  # thresholds\n    lowestEfficiency: 0.99,\n    highestUserWastedPercent: disabled,\n}}\n",
+    "rules: {lowestEfficiency: 0.99,\n        highestUserWastedPercent: disabled}\n",
+    "\ufeffrules:\n  lowestEfficiency: 0.99\n  highestUserWastedPercent: disabled\n",  # a byte order mark
+])
+def test_dive_ci_top_level_flow_mapping_is_read(refs, tmp_path: Path, content: str) -> None:
+    """``{rules: {...}}`` (the review's A2) was read as the key ``{rules`` and skipped: the defaults gated."""
+    (tmp_path / ".dive-ci").write_text(content, encoding="utf-8")
+    assert read_dive_ci(tmp_path / ".dive-ci") == {"lowestEfficiency": 0.99, "highestUserWastedPercent": None}
+    proc = ocilens_check(refs["overwrite"][0], "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # 0.88 < 0.99; the default 0.9 would fail too...
+    rule = strict_json(tmp_path / "r.json")["rules"][0]
+    assert (rule["threshold"], rule["source"]) == (0.99, ".dive-ci")  # ...but this is the file's 0.99
+
+
+@pytest.mark.parametrize("content,threshold", [
+    ('rules:\n  highestWastedBytes: "250B"  # 1#0 is not a comment inside quotes\n', 250),
+    ("rules:\n  highestWastedBytes: '2#0B' # a comment\n", None),
+    ("rules:\n  highestWastedBytes: 250B#not-a-comment\n", None),  # YAML: '#' needs a blank before it
+    ("rules: {highestWastedBytes: \"1#0MB\"}\n", None),
+    ("rules:\n  highestWastedBytes: 300B # it's fine: ' in a comment\n", 300),
+])
+def test_dive_ci_hash_inside_quotes_is_not_a_comment(tmp_path: Path, content: str, threshold: int | None) -> None:
+    """``"1#0MB"`` used to become the 1-byte threshold ``"1``; it is a value, and not a size."""
+    f = tmp_path / ".dive-ci"
+    f.write_text(content)
+    if threshold is not None:
+        assert read_dive_ci(f) == {"highestWastedBytes": threshold}
+        return
+    with pytest.raises(ocilens.errors.UsageError, match=r"\.dive-ci:[12]: highestWastedBytes: not a size"):
+        read_dive_ci(f)
+
+
+@pytest.mark.parametrize("content,line", [
+    ("{rules: {lowestEfficiency: 0.99}\n", 1),               # never closed
+    ("# c\n{rules: {lowestEfficiency: 0.99}} trailing\n", 2),
+    ("rules:\n  lowestEfficiency:0.9\n", 2),                  # YAML reads one scalar, not key: value
+    ("rules: 0.9\n", 1),
+    ("[rules, lowestEfficiency]\n", 1),
+    ("rules: {lowestEfficiency: {min: 0.9}}\n", 1),
+    ("rules:\n  lowestEfficiency: [0.9]\n", 2),
+    ("rules:\n  lowestEfficiency: \"0.9\n", 2),                # a quote never closed
+    ("{rules: {lowestEfficiency 0.9}}\n", 1),
+    ("{rules\n", 1),
+    ("rules:\n  - lowestEfficiency: 0.9\n", 2),
+])
+def test_dive_ci_lines_it_cannot_read_are_errors(refs, tmp_path: Path, content: str, line: int) -> None:
+    """A line outside the YAML subset is refused with file:line, before the load; never skipped."""
+    (tmp_path / ".dive-ci").write_text(content)
+    with pytest.raises(ocilens.OcilensError, match=rf"\.dive-ci:{line}"):
+        read_dive_ci(tmp_path / ".dive-ci")
+    proc = ocilens_check(f"oci:{tmp_path}/no-such-layout:t", cwd=tmp_path)  # the file fails before the load
+    assert proc.returncode == 2 and f".dive-ci:{line}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda d: None, "no such file"),
+    (lambda d: (d / ".dive-ci").mkdir(), "it is a directory"),
+    (lambda d: (d / ".dive-ci").write_bytes(b"rules:\n  lowestEfficiency: 0.9 \xff\xfe\n"), "2: not UTF-8"),
+])
+def test_dive_ci_file_problems_are_usage_errors(tmp_path: Path, make: Any, reason: str) -> None:
+    make(tmp_path)
+    with pytest.raises(ocilens.errors.UsageError, match=reason) as exc:
+        read_dive_ci(tmp_path / ".dive-ci")
+    assert ".dive-ci" in str(exc.value)
+
+
+def test_unknown_rule_is_warned_once(refs, tmp_path: Path) -> None:
+    """The CLI reads the file once (before the load); the warning used to be printed twice."""
+    (tmp_path / ".dive-ci").write_text("rules:\n  lowestEfficiency: 0.5\n  lowestEfficency: 0.9\n")
+    proc = ocilens_check(refs["overwrite"][0], "--highest-user-wasted-percent", "disabled", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr.count("unknown rule 'lowestEfficency'") == 1, proc.stderr
+    img = ocilens.load(refs["overwrite"][0])
+    with pytest.warns(UserWarning, match="unknown rule") as caught:
+        check(img, dive_ci=tmp_path / ".dive-ci")
+    assert len(caught) == 1
+
+
 # ---------------------------------------------------------------------------------------- JSON output
 
 
@@ -320,6 +401,9 @@ DIVE_CONFIGS = {
     "defaults": None,
     "loose": "rules:\n  lowestEfficiency: 0.5\n  highestWastedBytes: 1KB\n  highestUserWastedPercent: 0.99\n",
     "bytes_only": "rules:\n  lowestEfficiency: 0\n  highestWastedBytes: 249\n  highestUserWastedPercent: disabled\n",
+    # the whole document in YAML's flow style, over several lines, with comments and quoted values
+    "flow": "# flow style\n{rules: {lowestEfficiency: \"0.95\",  # quoted\n  highestWastedBytes: 'disabled',\n"
+            "  highestUserWastedPercent: disabled}}\n",
 }
 
 

@@ -63,3 +63,34 @@ def test_parse_arguments() -> None:
         parse_size("lots")
     with pytest.raises(CacheArgumentError):
         parse_age("yesterday")
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"older_than": -5}, "older_than must be 0 or more"),
+    ({"older_than": timedelta(days=-1)}, "older_than must be 0 or more"),
+    ({"older_than": float("nan")}, "older_than must be 0 or more"),
+    ({"older_than": [1]}, "older_than must be a timedelta"),
+    ({"older_than": True}, "older_than must be a timedelta"),
+    ({"older_than": "-5d"}, "as an age"),
+    ({"keep": -1}, "keep must be 0 or more"),
+    ({"keep": float("-inf")}, "keep must be a finite number"),
+    ({"keep": [1]}, "keep must be a number of bytes"),
+    ({"keep": "-5GB"}, "not a size"),
+    ({"older_than": "30d", "keep": -1}, "keep must be 0 or more"),
+])
+def test_prune_refuses_bad_values_before_removing(store: BlobStore, kwargs: dict, needle: str) -> None:
+    """A negative age or size selected every entry, and a list was a raw TypeError; now nothing is removed."""
+    digests = [put(store, b"a" * 100, age=40 * 86400), put(store, b"b" * 100)]
+    with pytest.raises(CacheArgumentError, match=needle):
+        prune_cache(**kwargs)
+    assert all(store.has(d) for d in digests)
+    assert {r["digest"] for r in prune_cache(older_than=0, keep=0, dry_run=True)} == set(digests)
+
+
+def test_prune_checks_values_on_an_empty_cache(store: BlobStore) -> None:
+    """The age was parsed per entry, so an empty cache accepted any value."""
+    assert list_cache() == []
+    with pytest.raises(CacheArgumentError, match="as an age"):
+        prune_cache(older_than="garbage")
+    with pytest.raises(CacheArgumentError, match="not a size"):
+        prune_cache(keep="lots")

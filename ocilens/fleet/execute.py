@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Sequence
 
@@ -14,6 +15,9 @@ from .worker import ScanResult, ScanTask, SourcePool, scan_task, worker_id
 
 __all__ = ["Backend", "backend_for", "is_dask_client"]
 
+# A Dask scheduler address: scheme://anything (tcp, tls, ucx, inproc, ...) or host:port (tcp).
+_ADDRESS = re.compile(r"[a-z][a-z0-9+.-]*://.+|(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}")
+_EXECUTORS = "process, thread, or a Dask scheduler address like tcp://host:8786"
 BytesFactory = Callable[[ScanTask], "Callable[[int], None] | None"]
 
 
@@ -214,6 +218,27 @@ class DaskBackend(Backend):
         return sorted(self.client.scheduler_info().get("workers", {}))
 
 
+def _dask_client(address: str) -> Any:
+    """A client of the scheduler at ``address``; anything that is not an address (a typo such as
+    "threads") is a UsageError naming the accepted values, not Dask's ValueError."""
+    if not _ADDRESS.fullmatch(address):
+        raise UsageError(f"executor must be {_EXECUTORS}, not {address!r}",
+                         hint="the number of local workers is workers= (--workers on the command line)")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError(f"executor={address!r} names a Dask scheduler, but Dask is not installed",
+                         hint="pip install 'ocilens[dask]'") from None
+    try:
+        return Client(address, timeout=30)
+    except ValueError as exc:
+        raise UsageError(f"executor {address!r} is not a Dask scheduler address ({exc})",
+                         hint=f"executor must be {_EXECUTORS}") from None
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot connect to the Dask scheduler at {address}: {exc}",
+                         hint="is the scheduler running (dask scheduler), and is the address right?") from None
+
+
 def backend_for(executor: Any, workers: int | None) -> Backend:
     """The backend for ``audit(executor=...)``: None/"process", "thread", "inline", an Executor, a
     ``distributed.Client``, or a scheduler address (``tcp://host:8786``). ``workers=1`` runs in this thread."""
@@ -230,17 +255,7 @@ def backend_for(executor: Any, workers: int | None) -> Backend:
     if executor in ("inline", "serial"):
         return InlineBackend()
     if isinstance(executor, str) and executor:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise UsageError(f"executor={executor!r} names a Dask scheduler, but Dask is not installed",
-                             hint="pip install 'ocilens[dask]'") from None
-        try:
-            client = Client(executor, timeout=30)
-        except (OSError, TimeoutError) as exc:
-            raise UsageError(f"cannot connect to the Dask scheduler at {executor}: {exc}",
-                             hint="is the scheduler running (dask scheduler), and is the address right?") from None
-        return DaskBackend(client, owned=True)
+        return DaskBackend(_dask_client(executor), owned=True)
     raise UsageError(f"executor must be None, 'process', 'thread', a concurrent.futures.Executor, a "
                      f"dask.distributed.Client or a scheduler address, not {executor!r}")
 
