@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
@@ -23,8 +24,14 @@ def _load(args: argparse.Namespace, ref: str | None = None):
     from .image import SAMPLE_REF, load
 
     ref = ref or getattr(args, "ref", None) or SAMPLE_REF
-    options = {"insecure": True} if getattr(args, "insecure", False) else {}
-    return load(ref, platform=args.platform, cache=not args.no_cache, **options)
+    return load(ref, platform=args.platform, cache=not args.no_cache, **_insecure(args, ref))
+
+
+def _insecure(args: argparse.Namespace, ref: str) -> dict:
+    """``insecure=True`` for a registry reference when ``--insecure`` was given (a local one ignores it)."""
+    from .sources import options_for
+
+    return options_for(ref, {"insecure": True}) if getattr(args, "insecure", False) else {}
 
 
 def _refuse(path: str, reason: str, what: str = "a file in an existing directory") -> UsageError:
@@ -78,8 +85,8 @@ def cmd_platforms(args: argparse.Namespace) -> int:
     """List the platforms a reference offers (a multi-platform index), one per line."""
     from .image import SAMPLE_REF, platforms
 
-    options = {"insecure": True} if args.insecure else {}
-    for p in platforms(args.ref or SAMPLE_REF, **options):
+    ref = args.ref or SAMPLE_REF
+    for p in platforms(ref, **_insecure(args, ref)):
         print(p)
     return 0
 
@@ -393,10 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    """Warnings as the CLI's other messages, one line each, without Python's source line."""
+    return f"ocilens: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    warnings.formatwarning = _one_line_warning
     try:
         return func(args)
     except OcilensError as exc:

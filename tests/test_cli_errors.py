@@ -169,3 +169,23 @@ def test_cache_prune_values_checked_on_an_empty_cache(tmp_path: Path, args: list
     """Values were parsed only per entry, so an empty cache accepted anything."""
     env = {"OCILENS_CACHE_DIR": str(tmp_path / "empty-cache")}
     assert_error(ocilens_cli("cache", "prune", *args, cwd=tmp_path, env=env), needle)
+
+
+def test_insecure_is_not_a_warning_for_local_references(sample_layout: Path) -> None:
+    """--insecure means "for the registries": a layout analysed with it gets no warning about it (the API,
+    given insecure= for a local source directly, still warns)."""
+    proc = subprocess.run([sys.executable, "-m", "ocilens", "analyze", f"oci:{sample_layout}:sample", "--insecure",
+                           "--no-cache"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Warning" not in proc.stderr and "insecure" not in proc.stderr
+    with pytest.warns(UserWarning, match="insecure"):
+        ocilens.load(f"oci:{sample_layout}:sample", insecure=True, progress=False).close()
+
+
+def test_warnings_are_one_line(tmp_path: Path, sample_layout: Path) -> None:
+    """A warning (here an unknown .dive-ci rule) prints as "ocilens: warning: ...", without Python's source line."""
+    (tmp_path / ".dive-ci").write_text("rules:\n  noSuchRule: 3\n")
+    proc = subprocess.run([sys.executable, "-m", "ocilens", "check", f"oci:{sample_layout}:sample", "--no-cache"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if "noSuchRule" in line]
+    assert len(lines) == 1 and lines[0].startswith("ocilens: warning: "), proc.stderr
+    assert ".py:" not in proc.stderr

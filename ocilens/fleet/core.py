@@ -104,11 +104,11 @@ def _error_of(stage: str, exc: BaseException, digest: str | None = None,
 def _resolve(ref: str, platform: Platform | None, options: dict[str, Any]) -> _Member:
     """Open, resolve and read the config, as ``load`` does; the source is closed (and re-opened lazily by
     a registry source, should the Image need it again)."""
-    from ..sources import open_source
+    from ..sources import open_source, options_for
 
     member = _Member(ref)
     try:
-        source = open_source(ref, **options)
+        source = open_source(ref, **options_for(ref, options))
     except Exception as exc:  # noqa: BLE001 - a bad reference is one image's problem
         member.error = _error_of("resolve", exc)
         return member
@@ -196,7 +196,9 @@ def audit(refs: str | Iterable[str], *, platform: str | Platform | None = None, 
     carry an ``error`` in ``images``; they never stop the audit.
     """
     t0 = time.perf_counter()
-    plat = Platform.parse(platform) if platform is not None else None
+    plat = None
+    if platform is not None:
+        plat = Platform.parse(platform, reference=refs if isinstance(refs, str) else None)
     emit = fleet_progress(progress)
     options = dict(registry_options)
 
@@ -550,8 +552,9 @@ class FleetAudit:
     def image(self, reference: str, **kwargs: Any) -> "Image":
         """One image of the fleet as an ``ocilens.Image`` (its layer scans come from the scan cache)."""
         from ..image import load
+        from ..sources import options_for
 
-        options = {**self._registry_options, **kwargs}
+        options = {**options_for(reference, self._registry_options), **kwargs}
         options.setdefault("platform", self.platform)
         options.setdefault("progress", False)
         return load(reference, **options)

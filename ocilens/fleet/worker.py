@@ -23,7 +23,7 @@ from ..errors import IntegrityError, LayerDecodeError, OcilensError
 from ..manifest import Descriptor
 from ..platform import Platform
 from ..scan import LayerScan, scan_layer
-from ..sources import Source, open_source
+from ..sources import Source, open_source, options_for
 
 __all__ = ["ScanTask", "ScanResult", "SourcePool", "scan_task", "origin_of", "MAX_ATTEMPTS"]
 
@@ -103,7 +103,7 @@ class SourcePool:
         options = dict(task.options)
         if task.cache_root is not None and "cache" not in options:
             options["cache"] = BlobStore(Path(task.cache_root))
-        src = open_source(ref, **options)
+        src = open_source(ref, **options_for(ref, options))
         try:
             if src.transport == "docker-archive":
                 src.resolve(Platform.parse(task.platform) if task.platform else None)  # maps digests to members

@@ -17,7 +17,7 @@ from .layout import LayoutSource
 from .storage import TarStorage
 
 __all__ = ["Source", "open_source", "split_path_selector", "LayoutSource", "DockerArchiveSource",
-           "REGISTRY_OPTIONS"]
+           "REGISTRY_OPTIONS", "is_local_reference", "options_for"]
 
 LOCAL_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
 #: The keyword options a registry source takes (``RegistrySource.__init__``); local sources accept them too.
@@ -193,6 +193,26 @@ def _caller_level() -> int:
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
         frame, level = frame.f_back, level + 1
     return max(level, 1)
+
+
+def is_local_reference(ref: Any) -> bool:
+    """True when ``ref`` names a layout or archive on this machine (what ``open_source`` opens locally)."""
+    if isinstance(ref, os.PathLike):
+        return True
+    if not isinstance(ref, str) or not ref or ref.startswith("docker://"):
+        return False
+    transport, sep, _ = ref.partition(":")
+    if sep and transport in LOCAL_TRANSPORTS:
+        return True
+    return _sniff_local(ref) is not None or _looks_like_path(ref)
+
+
+def options_for(ref: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without ``auth=``/``insecure=`` for a local ``ref``: options given for every registry of a
+    list (the CLI's ``--insecure``, ``audit()``'s) are not a mistake for the paths in it."""
+    if is_local_reference(ref) and any(k in options for k in REGISTRY_ONLY):
+        return {k: v for k, v in options.items() if k not in REGISTRY_ONLY}
+    return options
 
 
 def open_source(ref: str, **registry_options: Any) -> Source:
