@@ -277,6 +277,7 @@ def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
     for i, d in enumerate(descs):
         cached = cache.get(d.digest) if cache is not None else None
         if isinstance(cached, LayerScan) and cached.digest == d.digest:
+            source.check_blob(d)  # the scan stands for the blob: it must still be there, whole
             scans[i] = cached
             if progress:
                 progress("layer_done", index=i, digest=d.digest, size=d.size, entries=cached.members, cached=True)

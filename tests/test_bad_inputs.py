@@ -23,7 +23,7 @@ import pytest
 
 import ocilens
 from imagebuild import Entry, blob_path, layout_from_tars, manifest_of, tar_layer, to_archive
-from ocilens.errors import (ImageNotFound, ImageReferenceError, InvalidReference, OcilensError, SourceError,
+from ocilens.errors import (ImageNotFound, ImageReferenceError, InvalidReference, OcilensError, SizeMismatch, SourceError,
                             SourceNotFound, UnsupportedImage, UsageError)
 from ocilens.manifest import Descriptor, index_entries
 
@@ -500,3 +500,20 @@ def test_a_config_that_is_not_an_object(tmp_path: Path) -> None:
     (layout / "index.json").write_text(json.dumps(index))
     with pytest.raises(UnsupportedImage, match=f"config {digest} is a JSON list, not an object"):
         ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
+def test_a_cached_scan_does_not_hide_a_damaged_layout(tmp_path: Path, damage: str) -> None:
+    """Analysed once (scans cached), then a layer blob is deleted or cut short: the next analysis says so, as
+    it would without the cache, instead of passing on the strength of the cached scan."""
+    layout = layout_from_tars(tmp_path, [tar_layer([Entry.file("f", b"x" * 5000)])])
+    ocilens.load(f"oci:{layout}:t", progress=False).files  # noqa: B018 - fills the scan and frame caches
+    blob = blob_path(layout, manifest_of(layout, "t")["layers"][0]["digest"])
+    if damage == "deleted":
+        blob.unlink()
+        expected: type[Exception] = SourceNotFound
+    else:
+        blob.write_bytes(blob.read_bytes()[:-10])
+        expected = SizeMismatch
+    with pytest.raises(expected):
+        ocilens.load(f"oci:{layout}:t", progress=False)

@@ -35,6 +35,10 @@ class Source(ABC):
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         """A verified stream of the blob's bytes."""
 
+    def check_blob(self, desc: Descriptor) -> None:
+        """Raise what reading the blob would if it is missing or of the wrong size, without reading it: a
+        cached layer scan stands for a blob that must still be there. A registry holds its blobs: no check."""
+
     def read_blob(self, desc: Descriptor) -> bytes:
         """The whole blob, verified (for configs and manifests: small); read twice if the first copy was a
         corrupt cache entry, which reading removed."""

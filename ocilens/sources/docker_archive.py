@@ -13,6 +13,7 @@ from ..manifest import (DOCKER_CONFIG, DOCKER_LAYER_TAR, MANIFEST_TYPES, Descrip
                         index_entries, parse_json)
 from ..platform import Platform
 from .base import Source
+from .layout import _check_size
 from .storage import open_storage
 
 __all__ = ["DockerArchiveSource"]
@@ -201,6 +202,12 @@ class DockerArchiveSource(Source):
             raise ImageNotFound(f"{self.reference}: no blob {desc.digest} in the archive", reference=self.reference)
         return VerifiedReader(self.storage.open(path), desc.digest, desc.size,  # type: ignore[return-value]
                               what=f"{self.reference}: {path}")
+
+    def check_blob(self, desc: Descriptor) -> None:
+        path = self._paths.get(desc.digest)
+        if path is None:
+            raise ImageNotFound(f"{self.reference}: no blob {desc.digest} in the archive", reference=self.reference)
+        _check_size(self.reference, desc, self.storage.size(path), path)
 
     def platforms(self) -> list[Platform]:
         return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from ..digest import VerifiedReader, parse_digest, verify_bytes
-from ..errors import ImageNotFound, SourceError, UnsupportedImage
+from ..errors import ImageNotFound, SizeMismatch, SourceError, UnsupportedImage
 from ..manifest import (INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, ImageManifest, index_entries,
                         media_type_of, parse_json, parse_manifest, select_manifest)
 from ..platform import Platform
@@ -29,12 +29,23 @@ class StorageBlobs(Source):
         raw = self.storage.open(blob_path(desc.digest))
         return VerifiedReader(raw, desc.digest, desc.size, what=f"{self.reference}: blob")  # type: ignore[return-value]
 
+    def check_blob(self, desc: Descriptor) -> None:
+        _check_size(self.reference, desc, self.storage.size(blob_path(desc.digest)), blob_path(desc.digest))
+
     def read_blob(self, desc: Descriptor) -> bytes:
         data = self.storage.read(blob_path(desc.digest))
         return verify_bytes(data, desc.digest, desc.size, what=f"{self.reference}: blob")
 
     def close(self) -> None:
         self.storage.close()
+
+
+def _check_size(reference: str, desc: Descriptor, size: int, where: str) -> None:
+    """A blob on disk whose size is not its descriptor's: the ``SizeMismatch`` reading it would end in."""
+    if size != desc.size:
+        raise SizeMismatch(f"{reference}: {where} is {size:,} bytes, but {desc.digest} is {desc.size:,}",
+                           reference=reference, digest=desc.digest, expected=desc.size, actual=size,
+                           hint="the blob was truncated or replaced; copy the image again")
 
 
 class LayoutSource(StorageBlobs):
