@@ -277,6 +277,18 @@ class RegistryServer:
 
 # --- images --------------------------------------------------------------------------------------------
 
+@dataclass
+class Registry:
+    """A running registry for a test module: its server, and the token service it trusts (if any)."""
+
+    server: RegistryServer
+    token: TokenServer | None = None
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+
 def layer_tar(files: dict[str, bytes | tuple[bytes, int]], *, whiteouts: Iterable[str] = ()) -> bytes:
     """An uncompressed layer tar with ``files`` (content, or (content, mode); parents created) and ``.wh.``
     markers for ``whiteouts``."""

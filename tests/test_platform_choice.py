@@ -11,6 +11,8 @@ import pytest
 import ocilens
 from imagebuild import Entry, layout_from_tars, tar_layer
 from ocilens.errors import ImageNotFound
+from ocilens.manifest import OCI_MANIFEST, Descriptor, select_manifest
+from ocilens.platform import Platform
 
 
 @pytest.fixture()
@@ -42,21 +44,16 @@ def test_an_arm64_request_takes_any_arm64_variant(tmp_path: Path) -> None:
     assert img.platform.architecture == "arm64"
 
 
-def _entry(n: int, platform: str) -> "Descriptor":
-    from ocilens.manifest import OCI_MANIFEST, Descriptor
-    from ocilens.platform import Platform
-
+def _entry(n: int, platform: str) -> Descriptor:
     return Descriptor(OCI_MANIFEST, "sha256:" + f"{n:x}" * 64, 100, Platform.parse(platform))
 
 
 def test_an_arm64_variant_asked_for_by_name_is_that_variant_only() -> None:
     """``linux/arm64`` (v8) takes an index's only arm64 entry whatever its variant, as before; ``arm64/v9``
     asked for by name does not fall back to a v8 image (containerd would not run it as v9 either)."""
-    from ocilens.manifest import select_manifest
-
     v8_only = [_entry(1, "linux/amd64"), _entry(2, "linux/arm64/v8")]
-    assert select_manifest(v8_only, ocilens.Platform.parse("linux/arm64"), what="index") is v8_only[1]
+    assert select_manifest(v8_only, Platform.parse("linux/arm64"), what="index") is v8_only[1]
     with pytest.raises(ImageNotFound, match="linux/arm64/v9"):
-        select_manifest(v8_only, ocilens.Platform.parse("linux/arm64/v9"), what="index")
+        select_manifest(v8_only, Platform.parse("linux/arm64/v9"), what="index")
     v9_only = [_entry(3, "linux/arm64/v9")]
-    assert select_manifest(v9_only, ocilens.Platform.parse("linux/arm64/v9"), what="index") is v9_only[0]
+    assert select_manifest(v9_only, Platform.parse("linux/arm64/v9"), what="index") is v9_only[0]

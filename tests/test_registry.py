@@ -41,14 +41,7 @@ class Images:
     tars: dict[str, list[bytes]]  # uncompressed layer tars by tag, as written
 
 
-@dataclass
-class Registry:
-    server: rs.RegistryServer
-    token: rs.TokenServer | None = None
-
-    @property
-    def host(self) -> str:
-        return self.server.host
+Registry = rs.Registry
 
 
 @pytest.fixture(scope="session")

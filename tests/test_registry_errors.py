@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,14 +46,7 @@ HTML_404 = b"""<!DOCTYPE HTML>
 """
 
 
-@dataclass
-class Registry:
-    server: rs.RegistryServer
-    token: rs.TokenServer | None = None
-
-    @property
-    def host(self) -> str:
-        return self.server.host
+Registry = rs.Registry
 
 
 @pytest.fixture(autouse=True)
