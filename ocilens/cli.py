@@ -265,12 +265,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if len(ok) > args.top:
         print(f"... {len(ok) - args.top} more images (see --csv / --json / --html)", file=out)
     s = fleet.summary()
+    waste = (f"{human_bytes(s['wasted_bytes'])} wasted of {human_bytes(s['shipped_bytes'])} shipped (efficiency "
+             f"{s['efficiency']:.1%})" if s["audited"] else "no waste figures (no image could be read)")
     print(f"\n{s['audited']} of {s['images']} images audited; {s['distinct_layers']} distinct layers "
           f"({s['scanned_layers']} scanned, {s['cached_layers']} cached) for {s['layer_references']} layer "
-          f"references; {human_bytes(s['wasted_bytes'])} wasted of {human_bytes(s['shipped_bytes'])} shipped "
-          f"(efficiency {s['efficiency']:.1%}); {fleet.executor}, {s['seconds']:.1f}s", file=out)
+          f"references; {waste}; {fleet.executor}, {s['seconds']:.1f}s", file=out)
     if len(fleet.errors):
-        print(f"\n{len(fleet.errors)} errors (the rest of the fleet was audited):", file=out)
+        rest = " (the rest of the fleet was audited)" if s["audited"] else ""
+        print(f"\n{len(fleet.errors)} error{'s' if len(fleet.errors) != 1 else ''}{rest}:", file=out)
         for e in fleet.errors.itertuples(index=False):
             first = str(e.message).splitlines()[0] if isinstance(e.message, str) else ""
             print(f"  {e.reference}: {e.stage}: {e.error_type}: {first}", file=out)

@@ -159,7 +159,8 @@ def select_manifest(entries: Sequence[Descriptor], platform: Platform | None, *,
 
     Attestation manifests (``unknown/unknown``, buildkit's ``vnd.docker.reference.type``) are never chosen.
     """
-    if platform is None and len(entries) > 1:
+    defaulted = platform is None and len(entries) > 1
+    if defaulted:
         platform = host_platform()  # what a runtime on this machine would pull
     images = [e for e in entries
               if "vnd.docker.reference.type" not in e.annotations
@@ -176,7 +177,8 @@ def select_manifest(entries: Sequence[Descriptor], platform: Platform | None, *,
         if len(images) == 1 and images[0].platform is None:
             return images[0]
         offered = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "none"
-        raise ImageNotFound(f"{what} has no image for platform {platform}; it offers: {offered}",
+        whose = " (this machine's, as no platform was given)" if defaulted else ""
+        raise ImageNotFound(f"{what} has no image for platform {platform}{whose}; it offers: {offered}",
                             reference=reference, hint="pass platform= (CLI: --platform) with one of those")
     if len(images) == 1:
         return images[0]

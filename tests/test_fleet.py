@@ -443,7 +443,11 @@ def test_cli_audit(fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[s
     for title in ("Wasted bytes per image", "Most shared layers", "Layers carrying the most waste", "Errors"):
         assert f"<h2>{title}</h2>" in page
     assert page.count("<svg") == 3 and "<script" not in page
+    capsys.readouterr()
     assert main(["audit", fleet.ref(BROKEN), "--executor", "thread", "--fail-on-error"]) == 2  # none audited
+    out = capsys.readouterr().out
+    assert "0 of 1 images audited" in out and "no waste figures" in out and "efficiency" not in out
+    assert "the rest of the fleet" not in out
     assert main(["audit", fleet.ref("base/os:1"), fleet.ref(BROKEN), "--executor", "thread",
                  "--fail-on-error"]) == 1
 

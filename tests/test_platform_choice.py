@@ -57,3 +57,14 @@ def test_an_arm64_variant_asked_for_by_name_is_that_variant_only() -> None:
         select_manifest(v8_only, Platform.parse("linux/arm64/v9"), what="index")
     v9_only = [_entry(3, "linux/arm64/v9")]
     assert select_manifest(v9_only, Platform.parse("linux/arm64/v9"), what="index") is v9_only[0]
+
+
+def test_the_host_default_is_named_when_it_is_not_offered() -> None:
+    """No platform given and the index lacks this machine's: the error says the platform was the default."""
+    host = ocilens.platform.host_platform()
+    other = "linux/s390x" if host.architecture != "s390x" else "linux/amd64"
+    with pytest.raises(ImageNotFound, match=r"\(this machine's, as no platform was given\)"):
+        select_manifest([_entry(4, other), _entry(5, "linux/riscv64")], None, what="index")
+    with pytest.raises(ImageNotFound) as info:
+        select_manifest([_entry(4, other)], Platform.parse("linux/riscv64"), what="index")
+    assert "this machine" not in str(info.value)
