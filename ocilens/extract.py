@@ -276,10 +276,8 @@ def _clear(root: str, *, remove: bool) -> None:
     def unblock(func, path, _exc) -> None:  # directories written 0555 or 0000 by the image
         try:
             os.chmod(os.path.dirname(path), 0o700)
-            os.chmod(path, 0o700, follow_symlinks=False)
-        except OSError:
-            pass
-        try:
+            if not os.path.islink(path):  # never through a symlink (Linux has no lchmod)
+                os.chmod(path, 0o700)
             func(path)
         except OSError:
             pass
