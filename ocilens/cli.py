@@ -162,7 +162,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """CI gate: exit 0 when every rule passes, 1 when one fails, 2 when the image cannot be analysed."""
     import json
 
-    from .gate import OPTION_NAMES, _evaluate, _threshold, read_dive_ci
+    from .gate import check, parse_rules, read_dive_ci
 
     rules: dict[str, float | str | None] = {}
     if args.lowest_efficiency is not None:
@@ -176,12 +176,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         ci_file = ".dive-ci"
     # Validate the thresholds, the .dive-ci (read once: its warnings print once) and the output before
     # the (slow) load, so a typo fails fast.
-    for k, v in rules.items():
-        _threshold(k, v, OPTION_NAMES[k])
+    parsed = parse_rules(rules)
     file_rules = read_dive_ci(ci_file) if ci_file else None
     _check_output(args.json)
     img = _load(args)
-    result = _evaluate(img, rules, args.numbers, file_rules)
+    result = check(img, parsed, numbers=args.numbers, dive_ci=file_rules)
     for r in result.rules:
         shown = "disabled" if r.threshold is None else f"{r.value:.4g} vs {r.threshold:.4g}"
         print(f"  {r.status.upper():4}  {r.name}: {shown}  ({r.source})")

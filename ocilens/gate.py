@@ -8,11 +8,10 @@ existing thresholds mean the same thing; ``numbers="ocilens"`` checks ocilens's 
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import AnalysisError, UsageError
 from .dive import _ratio
@@ -21,7 +20,7 @@ from .units import parse_size
 if TYPE_CHECKING:
     from .image import Image
 
-__all__ = ["Rule", "GateResult", "parse_size", "read_dive_ci", "check", "DEFAULT_RULES", "SCHEMA"]
+__all__ = ["Rule", "GateResult", "parse_size", "parse_rules", "read_dive_ci", "check", "DEFAULT_RULES", "SCHEMA"]
 
 SCHEMA = "ocilens.check/v1"
 RULE_NAMES = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
@@ -56,126 +55,8 @@ def _threshold(name: str, value: Any, where: str) -> float | None:
     return number
 
 
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^']|'')*'""")
-_COLON = re.compile(r":(?=\s|$)")
-_PLAIN_FLOW = re.compile(r"(?:[^,\[\]{}:]|:(?![\s,\[\]{}]|$))+")  # a plain scalar inside {...} or [...]
-_HINT = "write `rules:` followed by indented `key: value` lines, or `rules: {key: value, ...}`"
-
-
-def _strip_comment(line: str, where: str) -> str:
-    """The line without its comment: ``#`` at the start or after a blank, outside quotes (YAML's rule)."""
-    quote = ""
-    last = ""  # the last non-blank character outside quotes: a quote opens a scalar only after these
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if quote:
-            if quote == '"' and c == "\\":
-                i += 1
-            elif c == quote and quote == "'" and line[i + 1:i + 2] == "'":
-                i += 1
-            elif c == quote:
-                quote, last = "", c
-        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[:i].rstrip()
-        elif c in "\"'" and last in ("", ":", "{", "[", ",", "-", "?"):
-            quote = c
-        elif c not in " \t":
-            last = c
-        i += 1
-    if quote:
-        raise AnalysisError(f"{where}: cannot parse {line.strip()!r}: the quote {quote} is never closed",
-                            hint="close the quote on the same line")
-    return line.rstrip()
-
-
-def _unquote(text: str) -> str:
-    """A YAML scalar's value: quotes removed (``''`` and ``\\"`` unescaped), plain text as it is."""
-    if _QUOTED.fullmatch(text):
-        inner = text[1:-1]
-        return inner.replace("''", "'") if text[0] == "'" else re.sub(r"\\(.)", r"\1", inner)
-    return text
-
-
-class _Unclosed(Exception):
-    """The flow collection continues past the text read so far."""
-
-
-class _Flow:
-    """A YAML flow collection of scalars (``{rules: {lowestEfficiency: 0.9}}``, ``[a, b]``), parsed from text."""
-
-    def __init__(self, text: str, where: str) -> None:
-        self.text, self.where, self.pos = text, where, 0
-
-    def fail(self, what: str) -> AnalysisError:
-        return AnalysisError(f"{self.where}: cannot parse {self.text.strip()!r}: {what}", hint=_HINT)
-
-    def peek(self) -> str:
-        while self.pos < len(self.text) and self.text[self.pos] in " \t":
-            self.pos += 1
-        if self.pos >= len(self.text):
-            raise _Unclosed
-        return self.text[self.pos]
-
-    def parse(self) -> Any:
-        value = self.value()
-        if self.text[self.pos:].strip():
-            raise self.fail(f"unexpected {self.text[self.pos:].strip()!r} after the closing bracket")
-        return value
-
-    def value(self) -> Any:
-        c = self.peek()
-        if c in "{[":
-            return self.collection()
-        return self.scalar()
-
-    def collection(self) -> dict[str, Any] | list[Any]:
-        close = "}" if self.text[self.pos] == "{" else "]"
-        out: dict[str, Any] | list[Any] = {} if close == "}" else []
-        self.pos += 1
-        while self.peek() != close:
-            if isinstance(out, dict):
-                key = self.scalar()
-                if not isinstance(key, str) or self.peek() != ":":
-                    raise self.fail(f"expected `key: value` at {self.text[self.pos:].strip()!r}")
-                self.pos += 1
-                out[key] = "" if self.peek() in ",}" else self.value()
-            else:
-                out.append(self.value())
-            if self.peek() == ",":
-                self.pos += 1
-            elif self.peek() != close:
-                raise self.fail(f"expected ',' or '{close}' at {self.text[self.pos:].strip()!r}")
-        self.pos += 1
-        return out
-
-    def scalar(self) -> str:
-        m = _QUOTED.match(self.text, self.pos)
-        if m:
-            self.pos = m.end()
-            return _unquote(m.group())
-        m = _PLAIN_FLOW.match(self.text, self.pos)
-        if not m or not m.group().strip():
-            raise self.fail(f"expected a value at {self.text[self.pos:].strip() or 'the end'!r}")
-        self.pos = m.end()
-        return m.group().strip()
-
-
-def _flow(lines: list[str], index: int, text: str, path: str | Path) -> tuple[Any, int]:
-    """Parse the flow collection that starts in ``text`` (line ``index``), reading on while it is open;
-    returns it and the index of the first line after it."""
-    where = f"{path}:{index + 1}"
-    end = index + 1
-    while True:
-        try:
-            return _Flow(text, where).parse(), end
-        except _Unclosed:
-            if end >= len(lines):
-                raise AnalysisError(f"{where}: cannot parse {text.strip()!r}: a bracket is never closed",
-                                    hint=_HINT) from None
-            text += " " + _strip_comment(lines[end], f"{path}:{end + 1}")
-            end += 1
+_HINT = "write `rules:` followed by indented `key: value` lines (YAML), as dive reads them"
+_RULES_BY_LOWER = {name.lower(): name for name in RULE_NAMES}  # dive's config (viper) ignores key case
 
 
 def _read_text(path: str | Path) -> str:
@@ -197,61 +78,53 @@ def _read_text(path: str | Path) -> str:
                          hint="a .dive-ci file is YAML: save it as UTF-8") from None
 
 
+def _kind(node: Any) -> str:
+    return {"MappingNode": "mapping", "SequenceNode": "list"}.get(type(node).__name__, "value")
+
+
 def read_dive_ci(path: str | Path) -> dict[str, float | None]:
-    """The ``rules:`` of a ``.dive-ci`` file: the YAML subset dive's files use (block or flow mappings of
-    scalars, comments, ``---``). Unknown rules are ignored with a warning, as dive ignores them; a line
-    that is not in that subset is an error naming it, never skipped."""
+    """The ``rules:`` of a ``.dive-ci`` file, read as dive reads it: YAML, keys in any case. Unknown rules
+    are ignored with a warning, as dive ignores them; what is not YAML, or not a mapping of rules to
+    thresholds, is an error naming the line."""
+    import yaml
+
+    text = _read_text(path)
+    try:
+        doc = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        # the line where the broken construct starts (a flow mapping, a quoted scalar), else where it broke
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        raise AnalysisError(f"{where}: not YAML: {problem}{f' ({context})' if context else ''}",
+                            hint=_HINT) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, yaml.MappingNode):
+        raise AnalysisError(f"{path}:{doc.start_mark.line + 1}: the document is a {_kind(doc)}; dive reads a "
+                            "mapping with `rules`", hint=_HINT)
     rules: dict[str, float | None] = {}
-    in_rules = False
-    lines = _read_text(path).splitlines()
-
-    def take(key: str, value: Any, where: str) -> None:
-        if key not in RULE_NAMES:
-            warnings.warn(f"{where}: unknown rule {key!r} ignored (dive's rules are {', '.join(RULE_NAMES)})",
-                          stacklevel=4)
-            return
-        if not isinstance(value, str):
-            raise AnalysisError(f"{where}: {key} must be a number or a size, not a "
-                                f"{'mapping' if isinstance(value, dict) else 'list'}", hint=_HINT)
-        rules[key] = _threshold(key, value, where)
-
-    def rule_map(value: Any, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise AnalysisError(f"{where}: `rules` must be a mapping of rule names to thresholds", hint=_HINT)
-        return value
-
-    index = 0
-    while index < len(lines):
-        where = f"{path}:{index + 1}"
-        line = _strip_comment(lines[index], where)
-        index += 1
-        body = line.strip()
-        if not body or body in ("---", "..."):
+    for key, value in doc.value:
+        if not isinstance(key, yaml.ScalarNode) or key.value.lower() != "rules":
             continue
-        indented = line[0] in " \t"
-        if not indented and body[0] in "{[":  # the whole document in flow style: {rules: {...}}
-            doc, index = _flow(lines, index - 1, line, path)
-            if not isinstance(doc, dict):
-                raise AnalysisError(f"{where}: the document is a list; dive reads a mapping with `rules`", hint=_HINT)
-            for k, v in rule_map(doc.get("rules", {}), where).items():
-                take(k, v, where)
-            in_rules = False
-            continue
-        colon = _COLON.search(body)  # YAML's `key: value` needs a blank (or the end) after the colon
-        key, value = (body[:colon.start()].strip(), body[colon.end():].strip()) if colon else (body, "")
-        if not colon or not (_PLAIN_KEY.fullmatch(key) or _QUOTED.fullmatch(key)):
-            raise AnalysisError(f"{where}: cannot parse {lines[index - 1].strip()!r}", hint=_HINT)
-        key = _unquote(key)
-        if not indented:
-            in_rules = key == "rules"
-            if in_rules and value:
-                flow, index = _flow(lines, index - 1, value, path) if value[0] in "{[" else (value, index)
-                for k, v in rule_map(flow, where).items():
-                    take(k, v, where)
-                in_rules = False
-            continue
-        if in_rules:
-            take(key, _unquote(value), where)
+        where = f"{path}:{value.start_mark.line + 1}"
+        if isinstance(value, yaml.ScalarNode) and value.value in ("", "~", "null"):
+            continue  # `rules:` with nothing under it
+        if not isinstance(value, yaml.MappingNode):
+            raise AnalysisError(f"{where}: `rules` must be a mapping of rule names to thresholds, not a "
+                                f"{_kind(value)}", hint=_HINT)
+        for rule, threshold in value.value:
+            where = f"{path}:{rule.start_mark.line + 1}"
+            name = _RULES_BY_LOWER.get(str(rule.value).lower()) if isinstance(rule, yaml.ScalarNode) else None
+            if name is None:
+                warnings.warn(f"{where}: unknown rule {rule.value!r} ignored (dive's rules are "
+                              f"{', '.join(RULE_NAMES)})", stacklevel=2)
+                continue
+            if not isinstance(threshold, yaml.ScalarNode):
+                raise AnalysisError(f"{where}: {name} must be a number or a size, not a {_kind(threshold)}",
+                                    hint=_HINT)
+            rules[name] = _threshold(name, threshold.value, where)
     return rules
 
 
@@ -298,24 +171,29 @@ class GateResult:
         }
 
 
-def check(image: "Image", rules: dict[str, float | None] | None = None, *, numbers: str = "dive",
-          dive_ci: str | Path | None = None) -> GateResult:
-    """Evaluate thresholds: defaults, then ``dive_ci``'s rules, then ``rules`` (highest precedence)."""
-    if numbers not in ("dive", "ocilens"):
-        raise AnalysisError(f"numbers must be 'dive' or 'ocilens', not {numbers!r}")
-    return _evaluate(image, rules, numbers, read_dive_ci(dive_ci) if dive_ci is not None else None)
-
-
-def _evaluate(image: "Image", rules: dict[str, float | None] | None, numbers: str,
-              file_rules: dict[str, float | None] | None) -> GateResult:
-    """``check`` on a ``.dive-ci`` already read (the CLI reads it once, before the load, to fail fast)."""
-    effective: dict[str, tuple[float | None, str]] = {k: (v, "default") for k, v in DEFAULT_RULES.items()}
-    for k, v in (file_rules or {}).items():
-        effective[k] = (v, ".dive-ci")
+def parse_rules(rules: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """Thresholds given by name (ratios in 0..1, a size for ``highestWastedBytes``, None to disable), checked
+    and parsed; an error names the option. The CLI calls it before the (slow) load, to fail fast."""
+    parsed: dict[str, float | None] = {}
     for k, v in (rules or {}).items():
         if k not in RULE_NAMES:
             raise AnalysisError(f"unknown rule {k!r}; rules are {', '.join(RULE_NAMES)}")
-        effective[k] = (_threshold(k, v, OPTION_NAMES[k]) if v is not None else None, "cli")
+        parsed[k] = _threshold(k, v, OPTION_NAMES[k]) if v is not None else None
+    return parsed
+
+
+def check(image: "Image", rules: Mapping[str, Any] | None = None, *, numbers: str = "dive",
+          dive_ci: str | Path | Mapping[str, float | None] | None = None) -> GateResult:
+    """Evaluate thresholds: defaults, then ``dive_ci``'s rules (a file, or what ``read_dive_ci`` read from
+    one), then ``rules`` (highest precedence)."""
+    if numbers not in ("dive", "ocilens"):
+        raise AnalysisError(f"numbers must be 'dive' or 'ocilens', not {numbers!r}")
+    file_rules = read_dive_ci(dive_ci) if isinstance(dive_ci, (str, Path)) else dive_ci
+    effective: dict[str, tuple[float | None, str]] = {k: (v, "default") for k, v in DEFAULT_RULES.items()}
+    for k, v in (file_rules or {}).items():
+        effective[k] = (v, ".dive-ci")
+    for k, v in parse_rules(rules).items():
+        effective[k] = (v, "cli")
     b = image.bloat()
     d = b.dive
     user_bytes = d.user_bytes

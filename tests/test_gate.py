@@ -301,12 +301,11 @@ def test_dive_ci_hash_inside_quotes_is_not_a_comment(tmp_path: Path, content: st
     ("rules: {lowestEfficiency: {min: 0.9}}\n", 1),
     ("rules:\n  lowestEfficiency: [0.9]\n", 2),
     ("rules:\n  lowestEfficiency: \"0.9\n", 2),                # a quote never closed
-    ("{rules: {lowestEfficiency 0.9}}\n", 1),
     ("{rules\n", 1),
     ("rules:\n  - lowestEfficiency: 0.9\n", 2),
 ])
 def test_dive_ci_lines_it_cannot_read_are_errors(refs, tmp_path: Path, content: str, line: int) -> None:
-    """A line outside the YAML subset is refused with file:line, before the load; never skipped."""
+    """What is not YAML, or not a mapping of rules to thresholds, is refused with file:line, before the load."""
     (tmp_path / ".dive-ci").write_text(content)
     with pytest.raises(ocilens.OcilensError, match=rf"\.dive-ci:{line}"):
         read_dive_ci(tmp_path / ".dive-ci")
@@ -404,6 +403,11 @@ DIVE_CONFIGS = {
     # the whole document in YAML's flow style, over several lines, with comments and quoted values
     "flow": "# flow style\n{rules: {lowestEfficiency: \"0.95\",  # quoted\n  highestWastedBytes: 'disabled',\n"
             "  highestUserWastedPercent: disabled}}\n",
+    # YAML as dive (viper) reads it: keys in any case, other top-level keys of any spelling, indentation
+    "any_case": "Rules:\n  LowestEfficiency: 0.5\n  highestuserwastedpercent: disabled\n",
+    "other_keys": "org.opencontainers.image/source: x\n$schema: 'y'\nnamé: z\nrules:\n  lowestEfficiency: 0.5\n"
+                  "  highestUserWastedPercent: disabled\n",
+    "indented": "  rules:\n    lowestEfficiency: 0.5\n    highestUserWastedPercent: disabled\n",
 }
 
 
@@ -427,3 +431,11 @@ def test_exit_code_matches_dive_ci(refs, archives, tmp_path: Path, name: str, co
     assert ours.returncode == dive.returncode, (
         f"dive exit {dive.returncode}, ocilens exit {ours.returncode}\n--- dive:\n{dive.stdout[-800:]}\n"
         f"--- ocilens:\n{ours.stdout}{ours.stderr}")
+
+
+def test_a_key_without_a_value_is_an_unknown_rule(tmp_path: Path) -> None:
+    """``{lowestEfficiency 0.9}`` is YAML for the key "lowestEfficiency 0.9" with no value: no rule of dive's,
+    so it is ignored with a warning, as dive ignores it."""
+    (tmp_path / ".dive-ci").write_text("{rules: {lowestEfficiency 0.9}}\n")
+    with pytest.warns(UserWarning, match="unknown rule 'lowestEfficiency 0.9'"):
+        assert read_dive_ci(tmp_path / ".dive-ci") == {}
