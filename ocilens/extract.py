@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .codec import decompressed_chunks
-from .errors import ExtractionError, UnsafeEntryError
+from .errors import ExtractionError, IntegrityError, LayerDecodeError, UnsafeEntryError
+from .scan import blamed
 from .tarstream import TarReader
 
 if TYPE_CHECKING:
@@ -92,13 +93,14 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
                                    f"({len(bad)} unsafe entries in all)", path=path, layer=layer,
                                    reference=image.reference,
                                    hint="see image.anomalies; extract without strict=True to contain them")
-    created = not os.path.lexists(target)
+    made = _missing_ancestors(Path(target))  # the target and the parents mkdir -p will create
     root = str(_prepare_target(target, image.reference))
+    before = None if made else os.stat(root)
     try:
         return _write(image, root, is_root=os.geteuid() == 0,
                       make_devices=os.geteuid() == 0 if devices is None else devices)
     except BaseException:
-        _clear(root, remove=created)  # a failed extraction leaves no partial tree (as umoci)
+        _clear(root, made, before)  # a failed extraction leaves no partial tree (as umoci)
         raise
 
 
@@ -130,24 +132,28 @@ def _write(image: "Image", root: str, *, is_root: bool, make_devices: bool) -> E
             reader = TarReader(chunks)
             ordinal = -1
             left = len(by_ordinal)
-            for _h in reader:
-                ordinal += 1
-                host = by_ordinal.get(ordinal)
-                if host is None:
-                    continue
-                try:
-                    fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                    with open(fd, "wb") as f:
-                        if _h.sparse:  # holes stay holes: seek over them, and end the file at its real size
-                            reader.read_data(f.write, hole=lambda n: f.seek(n, os.SEEK_CUR))
-                            f.truncate(_h.size)
-                        else:
-                            reader.read_data(f.write)
-                except OSError as exc:  # a full disk, a size the file system cannot hold, ...
-                    raise _refused(image, root, host, layer, exc, f"({_h.size:,} bytes)") from None
-                left -= 1
-                if not left:
-                    break
+            try:
+                for _h in reader:
+                    ordinal += 1
+                    host = by_ordinal.get(ordinal)
+                    if host is None:
+                        continue
+                    try:
+                        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                        with open(fd, "wb") as f:
+                            if _h.sparse:  # holes stay holes: seek over them, and end the file at its real size
+                                reader.read_data(f.write, hole=lambda n: f.seek(n, os.SEEK_CUR))
+                                f.truncate(_h.size)
+                            else:
+                                reader.read_data(f.write)
+                    except OSError as exc:  # a full disk, a size the file system cannot hold, ...
+                        raise _refused(image, root, host, layer, exc, f"({_h.size:,} bytes)") from None
+                    left -= 1
+                    if not left:
+                        break
+            except LayerDecodeError as exc:  # bytes changed since load(): the digest says so, if it can
+                err = blamed(raw, exc, desc, layer)
+                raise err from (exc if isinstance(err, IntegrityError) else None)
             # The rest of the blob is read too, unparsed: its digest is checked at its end, so bytes changed
             # since load() fail the extraction instead of landing in the tree.
             while raw.read(1 << 20):
@@ -217,14 +223,19 @@ def _write(image: "Image", root: str, *, is_root: bool, make_devices: bool) -> E
                 os.lchown(host, node.uid, node.gid)
             if node.type != "l":
                 os.chmod(host, node.mode & 0o7777)
-            if node.layer >= 0 and node.entry >= 0:
-                xattrs = image.scans[node.layer].xattrs.get(node.entry)
+            # a file's xattrs and sub-second mtime are its inode's, from the entry that made it (a hardlink
+            # that outlives its original name carries them from there, as umoci leaves them)
+            origin = asm.inode_origin.get(node.inode) if node.inode else None
+            src_layer, src_entry = (origin[0], origin[1]) if origin is not None else (node.layer, node.entry)
+            if src_layer >= 0 and src_entry >= 0:
+                xattrs = image.scans[src_layer].xattrs.get(src_entry)
                 if xattrs:
                     _set_xattrs(host, path, xattrs, is_root, result)
             if node.implicit:
                 continue  # a parent (or root) no entry described: umoci leaves its mtime as created (now)
-            mtime_ns = node.mtime * 10**9 + image.scans[node.layer].mtime_ns.get(node.entry, 0) \
-                if node.layer >= 0 else node.mtime * 10**9
+            mtime_ns = node.mtime * 10**9
+            if src_layer >= 0:
+                mtime_ns += image.scans[src_layer].mtime_ns.get(src_entry, 0)
             try:
                 os.utime(host, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
             except OSError:
@@ -269,28 +280,53 @@ def _refused(image: "Image", root: str, host: str, layer: int | None, exc: OSErr
                                 "hold); the partial tree was removed, and nothing was written outside it")
 
 
-def _clear(root: str, *, remove: bool) -> None:
-    """Remove what an extraction wrote under ``root`` (and ``root`` itself if it made it), best effort."""
-    import shutil
+def _missing_ancestors(target: Path) -> list[str]:
+    """``target`` and the parents above it that do not exist yet (what ``mkdir -p`` creates), deepest first."""
+    made: list[str] = []
+    current = os.path.abspath(target)
+    while not os.path.lexists(current) and os.path.dirname(current) != current:
+        made.append(current)
+        current = os.path.dirname(current)
+    return made
 
-    def unblock(func, path, _exc) -> None:  # directories written 0555 or 0000 by the image
+
+def _clear(root: str, made: list[str], before: os.stat_result | None) -> None:
+    """Remove what a failed extraction wrote under ``root``, best effort, never touching anything above it
+    nor following a symlink: the directories it made (``made``) go too; a target that was there already
+    stays, empty, with its mode and owner back as they were (``before``)."""
+    dirs: list[str] = []
+    stack = [root]
+    while stack:
+        directory = stack.pop()
         try:
-            os.chmod(os.path.dirname(path), 0o700)
-            if not os.path.islink(path):  # never through a symlink (Linux has no lchmod)
-                os.chmod(path, 0o700)
-            func(path)
+            os.chmod(directory, 0o700)  # the image may have made it 0555 or 0000; a real directory, never a link
+            entries = list(os.scandir(directory))
         except OSError:
-            pass
-
-    if remove:
-        shutil.rmtree(root, onerror=unblock)
-        return
-    for name in os.listdir(root):
-        full = os.path.join(root, name)
-        if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full, onerror=unblock)
-        else:
+            continue
+        dirs.append(directory)
+        for entry in entries:
             try:
-                os.unlink(full)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    os.unlink(entry.path)
             except OSError:
                 pass
+    for directory in reversed(dirs[1:]):  # children before parents
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+    if made:
+        for directory in made:  # the target, then the parents made for it
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+    elif before is not None:
+        try:
+            if os.geteuid() == 0:
+                os.chown(root, before.st_uid, before.st_gid)
+            os.chmod(root, stat.S_IMODE(before.st_mode))
+        except OSError:
+            pass

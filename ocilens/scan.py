@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from .codec import TAR, decompressed_chunks, prefetched
-from .errors import IntegrityError, LayerDecodeError
+from .errors import IntegrityError, LayerDecodeError, OcilensError
 from .manifest import Descriptor
 from .sources.base import Source
 from .tarstream import TarHeader, TarReader
@@ -138,11 +138,8 @@ def scan_layer(source: Source, desc: Descriptor, index: int,
                 pass
         except LayerDecodeError as exc:
             counted.close()
-            _blame_the_blob(raw, exc)  # a corrupt blob is a digest mismatch before it is a bad stream
-            if exc.digest is None:
-                raise LayerDecodeError(f"{what}: {exc}", digest=desc.digest, layer=index,
-                                       hint="the layer is truncated or corrupt; re-pull it or rebuild the image") from None
-            raise
+            err = blamed(raw, exc, desc, index)
+            raise err from (exc if isinstance(err, IntegrityError) else None)
         scan.uncompressed_size = counted.total
         scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else desc.digest
     return scan
@@ -154,15 +151,21 @@ def _hashing(chunks: Iterator[bytes], hasher: "hashlib._Hash") -> Iterator[bytes
         yield chunk
 
 
-def _blame_the_blob(raw, exc: LayerDecodeError) -> None:
-    """Read the blob to its end: if its digest or size is wrong, raise that instead of the decode error."""
+def blamed(raw: BinaryIO, exc: LayerDecodeError, desc: Descriptor, index: int) -> OcilensError:
+    """The error to raise for a layer that failed to decode: a digest or size mismatch if reading the blob to
+    its end finds one (a corrupt blob, which a registry's cache then evicts), else the decode error naming
+    the layer."""
     try:
         while raw.read(1 << 20):
             pass
     except IntegrityError as integrity:
-        raise integrity from exc
+        return integrity
     except (OSError, LayerDecodeError):
-        return
+        pass
+    if exc.digest is not None:
+        return exc
+    return LayerDecodeError(f"layer {index} ({desc.digest}): {exc}", digest=desc.digest, layer=index,
+                            hint="the layer is truncated or corrupt; re-pull it or rebuild the image")
 
 
 class _Counted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -197,3 +198,70 @@ def test_whiteouts_of_dot_and_dotdot_name_nothing(tmp_path: Path, marker: str) -
     img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
     assert img.files["path"].tolist() == ["/sub", "/sub/f"]
     assert img.anomalies[["path", "kind"]].values.tolist() == [[f"/sub/{marker}", "invalid_whiteout"]]
+
+
+def test_a_surviving_link_keeps_its_inodes_xattrs_and_time(tmp_path: Path) -> None:
+    """``y`` links to the lower ``x`` (its header with other xattrs and time), then ``x`` is whited out: ``/y`` is
+    the inode ``x`` made, with ``x``'s xattrs and sub-second mtime, as umoci leaves it."""
+    lower = [E.file("x", b"content", pax={"SCHILY.xattr.user.from_target": "1", "mtime": "1000000000.25"})]
+    upper = [E.hardlink("y", "x", pax={"SCHILY.xattr.user.from_link": "1", "mtime": "1000000001.75"}),
+             E.whiteout("x")]
+    _, ours, theirs = _both(tmp_path, [lower, upper])
+    assert _xattrs(ours / "y") == _xattrs(theirs / "y") == {"user.from_target": b"1"}
+    assert os.lstat(ours / "y").st_mtime_ns == os.lstat(theirs / "y").st_mtime_ns == 1_000_000_000_250_000_000
+
+
+def test_bytes_corrupted_after_load_are_a_digest_mismatch_not_a_decode_error(tmp_path: Path) -> None:
+    """A gzip layer flipped in the middle after ``load()``: extraction fails with what is wrong (the digest),
+    naming it, rather than with the inflate error the flipped bytes cause."""
+    tar = tar_layer([E.file(f"f{i}", os.urandom(20_000)) for i in range(20)])
+    layout = layout_from_tars(tmp_path, [tar], "gzip")
+    img = ocilens.load(f"oci:{layout}:t", cache=False, progress=False)
+    digest = manifest_of(layout, "t")["layers"][0]["digest"]
+    blob = blob_path(layout, digest)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = bytes(64)
+    blob.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatch) as info:
+        img.extract(tmp_path / "out")
+    assert info.value.digest == digest
+
+
+CLEANUP = """
+import os, sys
+import ocilens
+img = ocilens.load(sys.argv[1], cache=False, progress=False)
+try:
+    img.extract(sys.argv[2])
+except ocilens.errors.ExtractionError as exc:
+    print("ExtractionError", exc.path, exc.layer)
+"""
+
+
+def _without_capabilities(*args: str) -> subprocess.CompletedProcess:
+    """Run Python as root without capabilities (file permissions then bind it as they bind a user), or as the
+    user the tests run as."""
+    drop = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
+    return subprocess.run([*drop, sys.executable, "-c", CLEANUP, *args], capture_output=True, text=True)
+
+
+def test_a_failed_extraction_cleans_up_what_it_wrote_and_nothing_else(tmp_path: Path) -> None:
+    """The image leaves a 0000 directory and a 0555 one, then an xattr the kernel refuses fails the metadata
+    pass. Without root's override, the cleanup still empties the target, gives an existing target back its
+    mode, removes the parents it made for a new one, and never touches what is above."""
+    bad = {"SCHILY.xattr.user." + "n" * 300: "1"}  # over XATTR_NAME_MAX: ERANGE, in the last pass
+    layers = [[E.dir("locked", mode=0o000), E.file("locked/f", b"f"), E.dir("ro", mode=0o555), E.file("ro/g", b"g"),
+               E.file("a", b"a", pax=bad)]]
+    layout = layout_from_tars(tmp_path, [tar_layer(layer) for layer in layers])
+    parent = tmp_path / "parent"
+    parent.mkdir(mode=0o755)
+    existing = parent / "existing"
+    existing.mkdir(mode=0o750)
+    proc = _without_capabilities(f"oci:{layout}:t", str(existing))
+    assert proc.stdout.split() == ["ExtractionError", "/a", "0"], proc.stdout + proc.stderr
+    assert list(existing.iterdir()) == []
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o750 and stat.S_IMODE(parent.stat().st_mode) == 0o755
+    fresh = parent / "new" / "deeper" / "rootfs"
+    proc = _without_capabilities(f"oci:{layout}:t", str(fresh))
+    assert proc.stdout.split() == ["ExtractionError", "/a", "0"], proc.stdout + proc.stderr
+    assert sorted(p.name for p in parent.iterdir()) == ["existing"]
