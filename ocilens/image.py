@@ -342,6 +342,8 @@ def _check_platform(ref: str, wanted: Platform, config: dict[str, Any]) -> None:
     actual = Platform.from_json(config)
     if actual is None or wanted.matches(actual):
         return
+    if not config.get("variant") and (wanted.os, wanted.architecture) == (actual.os, actual.architecture):
+        return  # a config that does not say its variant (the index entry did, and chose it) is not another one
     if wanted.os == actual.os and wanted.architecture == actual.architecture == "arm64" and wanted.variant is None:
         return  # an arm64 host runs every arm64 variant
     raise ImageNotFound(f"{ref} is a {actual} image, not {wanted}", reference=ref,

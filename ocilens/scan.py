@@ -25,8 +25,9 @@ if TYPE_CHECKING:  # numpy loads with tarbatch, on the first run a reader hands 
 __all__ = ["LayerScan", "scan_layer", "normalize_path", "EMPTY_SHA256", "TYPE_NAMES"]
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-#: A sparse file's content digest covers its holes as zeros, hashed at about 2 GB/s. Beyond this many bytes
-#: of holes (a tiny layer can claim exabytes) the file gets no digest and an anomaly says why.
+#: A sparse file's content digest covers its holes as zeros, hashed at about 2 GB/s. A layer's sparse files
+#: may have this many bytes of holes hashed in all (a tiny layer can claim exabytes, in one file or many);
+#: a file past it gets no digest, and an anomaly says why.
 SPARSE_HASH_LIMIT = 16 << 30
 OPAQUE = ".wh..wh..opq"
 WH_PREFIX = ".wh."
@@ -192,6 +193,7 @@ class _Counted:
 def _read_entries(reader: TarReader, scan: LayerScan) -> None:
     """Tabulate every member: runs of plain members a buffer at a time, the others one by one."""
     ints: dict[int, int] = {}  # one int object per distinct mode, owner, mtime and size
+    budget = [SPARSE_HASH_LIMIT]  # bytes of sparse holes this layer may still hash
     ordinal = -1
     while True:
         run = reader.take_plain(hash_data=True)
@@ -202,7 +204,7 @@ def _read_entries(reader: TarReader, scan: LayerScan) -> None:
         if h is None:
             break
         ordinal += 1
-        _add_member(scan, reader, h, ordinal, ints)
+        _add_member(scan, reader, h, ordinal, ints, budget)
     scan.members = ordinal + 1
     if len(scan.paths) == scan.members:  # no markers: member numbers are the entry numbers, and a range holds them
         scan.ordinals = range(scan.members)
@@ -314,7 +316,8 @@ def _add_run(scan: LayerScan, run: PlainRun, buf: bytes, ordinal: int, ints: dic
     return ordinal + n
 
 
-def _add_member(scan: LayerScan, reader: TarReader, h: TarHeader, ordinal: int, ints: dict[int, int]) -> None:
+def _add_member(scan: LayerScan, reader: TarReader, h: TarHeader, ordinal: int, ints: dict[int, int],
+                budget: list[int]) -> None:
     """Append one member read by ``TarReader.next`` (long names, PAX, devices, large files...)."""
     path = _path_of(scan, h.name)
     parent, _, base = path.rpartition("/")
@@ -339,16 +342,19 @@ def _add_member(scan: LayerScan, reader: TarReader, h: TarHeader, ordinal: int, 
     if code == "f":
         scan.sizes.append(intern(h.size, h.size))
         scan.linknames.append(None)
-        if h.sparse and reader.holes > SPARSE_HASH_LIMIT:
-            scan.anomalies.append((path, "sparse_unhashed", f"a sparse file of {h.size:,} bytes, "
-                                   f"{reader.holes:,} of them holes: its content is not hashed (no digest)"))
+        holes = reader.holes if h.sparse else 0
+        if holes > budget[0]:
+            scan.anomalies.append((path, "sparse_unhashed", f"a sparse file of {h.size:,} bytes, {holes:,} of them "
+                                   "holes, past what a layer may have hashed: its content is not hashed (no digest)"))
             scan.digests.append(None)
-        elif _captures(path, h.size):
-            data = reader.read_bytes()
-            scan.captured[i] = data
-            scan.digests.append(hashlib.sha256(data).hexdigest())
         else:
-            scan.digests.append(reader.data_digest() if h.size else EMPTY_SHA256)
+            budget[0] -= holes
+            if _captures(path, h.size):
+                data = reader.read_bytes()
+                scan.captured[i] = data
+                scan.digests.append(hashlib.sha256(data).hexdigest())
+            else:
+                scan.digests.append(reader.data_digest() if h.size else EMPTY_SHA256)
     else:
         scan.sizes.append(0)
         scan.digests.append(None)

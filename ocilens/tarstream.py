@@ -95,6 +95,7 @@ def _parse_pax(data: bytes) -> dict[bytes, bytes]:
     The repeated ``GNU.sparse.offset`` / ``GNU.sparse.numbytes`` records of GNU sparse format 0.0 are joined
     into one ``GNU.sparse.map`` (``"offset,numbytes,..."``, format 0.1's record), as Go's archive/tar does."""
     out: dict[bytes, bytes] = {}
+    sparse: list[bytes] = []  # GNU sparse 0.0: offset, numbytes, offset, ... in record order
     pos = 0
     n = len(data)
     while pos < n:
@@ -115,13 +116,15 @@ def _parse_pax(data: bytes) -> dict[bytes, bytes]:
             raise LayerDecodeError(f"malformed PAX header record {record[:40]!r}")
         pos += length
         if key == b"GNU.sparse.offset" or key == b"GNU.sparse.numbytes":
-            joined = out.get(b"GNU.sparse.map")
-            count = 0 if joined is None else joined.count(b",") + 1
-            if (key == b"GNU.sparse.offset") != (count % 2 == 0):
+            if (key == b"GNU.sparse.offset") != (len(sparse) % 2 == 0):
                 raise LayerDecodeError("malformed GNU sparse map in a PAX header (offset and numbytes out of turn)")
-            out[b"GNU.sparse.map"] = value if joined is None else joined + b"," + value
+            if b"," in value:
+                raise LayerDecodeError("malformed GNU sparse map in a PAX header (a comma in a 0.0 record)")
+            sparse.append(value)
             continue
         out[key] = value
+    if sparse:
+        out[b"GNU.sparse.map"] = b",".join(sparse)
     return out
 
 
@@ -424,6 +427,8 @@ class TarReader:
                     if xattrs is None:
                         xattrs = {}
                     xattrs[key[13:].decode("utf-8", "surrogateescape")] = value
+        if not -(1 << 63) <= mtime < 1 << 63:  # base-256 fields hold more; Go's int64 does not
+            raise LayerDecodeError(f"the mtime of the header at offset {offset} is out of range ({mtime})")
         if typeflag in _NO_DATA:  # as tarfile
             size = padding = 0
         self._remaining = size
@@ -436,6 +441,8 @@ class TarReader:
             sparse, size, name = self._pax_sparse(pax, name, size, offset)
         if sparse is not None:
             self._sparse, self._sparse_size = sparse, size
+            if b"\x00" in name:  # GNU.sparse.name, as a PAX path: Go's archive/tar refuses it
+                raise LayerDecodeError(f"the GNU sparse name of the header at offset {offset} holds a NUL byte")
         return TarHeader(name, linkname, typeflag, size, mode, uid, gid, mtime, devmajor, devminor, xattrs,
                          offset, sparse is not None, mtime_ns)
 
@@ -535,7 +542,10 @@ def _pax_time(value: bytes) -> tuple[int, int]:
     whole, _, frac = text.lstrip("+-").partition(".")
     if not whole.isdigit() or (frac and not frac.isdigit()):
         raise ValueError(value)
-    total = int(whole) * 10**9 + int((frac[:9] or "0").ljust(9, "0"))
+    seconds = int(whole)
+    if seconds >= 1 << 63:  # Go parses it as an int64: anything beyond is a bad header
+        raise ValueError(value)
+    total = seconds * 10**9 + int((frac[:9] or "0").ljust(9, "0"))
     return divmod(-total if negative else total, 10**9)
 
 

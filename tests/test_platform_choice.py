@@ -68,3 +68,13 @@ def test_the_host_default_is_named_when_it_is_not_offered() -> None:
     with pytest.raises(ImageNotFound) as info:
         select_manifest([_entry(4, other)], Platform.parse("linux/riscv64"), what="index")
     assert "this machine" not in str(info.value)
+
+
+def test_a_config_without_a_variant_is_not_another_variant(tmp_path: Path) -> None:
+    """An arm/v6 image whose config leaves the variant out (the index says v6): asking for linux/arm/v6 is
+    that image, not "a linux/arm/v7 image" by arm's default variant."""
+    layout = layout_from_tars(tmp_path, [tar_layer([Entry.file("f", b"x")])], config={"architecture": "arm"})
+    img = ocilens.load(f"oci:{layout}:t", platform="linux/arm/v6", cache=False, progress=False)
+    assert img.platform.architecture == "arm"
+    with pytest.raises(ImageNotFound):
+        ocilens.load(f"oci:{layout}:t", platform="linux/arm64", cache=False, progress=False)

@@ -165,17 +165,17 @@ def _pad(data: bytes) -> bytes:
     return data + bytes(-len(data) % 512)
 
 
-def _old_gnu(pieces: list[tuple[int, int]], realsize: int, stored: bytes) -> bytes:
+def _old_gnu(pieces: list[tuple[int, int]], realsize: int, stored: bytes, name: bytes = b"f") -> bytes:
     fields = {483: _octal(realsize, 12)}
     for k, (offset, length) in enumerate(pieces[:4]):
         fields[386 + 24 * k] = _octal(offset, 12)
         fields[398 + 24 * k] = _octal(length, 12)
-    return _block(b"f", len(stored), b"S", fields) + _pad(stored) + bytes(1024)
+    return _block(name, len(stored), b"S", fields) + _pad(stored) + bytes(1024)
 
 
-def _pax(records: dict[str, str], data: bytes, name: bytes = b"GNUSparseFile.0/f") -> bytes:
+def _pax(records: dict[str, str] | list[tuple[str, str]], data: bytes, name: bytes = b"GNUSparseFile.0/f") -> bytes:
     body = b""
-    for key, value in records.items():
+    for key, value in (records.items() if isinstance(records, dict) else records):
         rec = f" {key}={value}\n".encode()
         n = len(rec) + 1
         while len(str(n)) + len(rec) != n:
@@ -294,3 +294,36 @@ def test_extraction_of_a_sparse_member_stays_inside_its_file(tmp_path: Path) -> 
         f.seek(5000)
         assert f.read(100) == STORED[600:]
     assert sorted(os.listdir(out)) == ["f"]
+
+
+def test_times_beyond_int64_are_decode_errors(tmp_path: Path) -> None:
+    """A PAX mtime or a base-256 mtime field past int64 (Go's limit) is a LayerDecodeError, not an overflow
+    in the tables or the extraction."""
+    for tar in (_pax({"mtime": str(1 << 64)}, STORED, name=b"f"),
+                _block(b"f", 0, b"0", {136: b"\x80" + (1 << 70).to_bytes(11, "big")}) + bytes(1024)):
+        with pytest.raises(LayerDecodeError, match="mtime|numeric"):
+            _load_files(tmp_path, tar)
+
+
+def test_sparse_0_0_records_are_read_in_linear_time(tmp_path: Path) -> None:
+    """Tens of thousands of GNU.sparse.offset/numbytes records (format 0.0) in one header are joined once,
+    not re-joined per record."""
+    pieces = [(k * 4096, 1) for k in range(15_000)]
+    records = [("GNU.sparse.size", str(15_000 * 4096)), ("GNU.sparse.name", "f")]
+    records += [kv for o, n in pieces for kv in (("GNU.sparse.offset", str(o)), ("GNU.sparse.numbytes", str(n)))]
+    rows = _load_files(tmp_path, _pax(records, b"x" * len(pieces)))
+    assert rows.loc["/f", "size"] == 15_000 * 4096
+
+
+def test_the_hole_hashing_budget_is_per_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many files just under the limit are no way around it: the budget is the layer's, and the file that
+    would pass it is not hashed."""
+    import ocilens.scan
+
+    monkeypatch.setattr(ocilens.scan, "SPARSE_HASH_LIMIT", 3 << 20)
+    files = b"".join(_old_gnu([(0, 700)], 1 << 20, STORED, f"f{k}".encode())[:-1024] for k in range(5)) + bytes(1024)
+    img = ocilens.load(f"oci:{layout_from_tars(tmp_path, [files])}:t", cache=False, progress=False)
+    digests = img.files.set_index("path")["digest"]
+    hashed = [p for p in digests.index if not pd.isna(digests[p])]
+    assert len(hashed) == 3  # 3 MiB of holes in all, about 1 MiB each
+    assert sorted(img.anomalies["path"]) == sorted(set(digests.index) - set(hashed))
