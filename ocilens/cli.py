@@ -64,8 +64,10 @@ def _check_output(path: str | None, *, directory: bool = False) -> None:
             raise _refuse(path, f"no such directory {os.path.dirname(path) or '.'}")
         if not os.path.isdir(base):
             raise _refuse(path, f"{os.path.dirname(path)} is not a directory")
-        if os.path.exists(path) and not os.access(path, os.W_OK):
-            raise _refuse(path, "permission denied")
+        if os.path.exists(path):  # an existing file (or /dev/null) is opened, not created: its own rights count
+            if not os.access(path, os.W_OK):
+                raise _refuse(path, "permission denied")
+            return
     if not os.access(base, os.W_OK | os.X_OK):
         raise _refuse(path, f"the directory {base} is not writable",
                       "a directory" if directory else "a file in a directory")
@@ -411,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    warnings.formatwarning = _one_line_warning
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return func(args)
     except OcilensError as exc:
@@ -421,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:  # main() is also called in-process (tests, scripts): leave their warnings as they were
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":  # pragma: no cover

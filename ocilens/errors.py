@@ -56,6 +56,7 @@ class OcilensError(Exception):
 
     def __init__(self, message: str, *, reference: str | None = None, hint: str | None = None) -> None:
         self.reference = reference
+        self.message = message  # without the hint
         self.hint = hint
         text = message
         if hint:

@@ -11,7 +11,7 @@ from .platform import Platform, host_platform
 
 __all__ = [
     "OCI_MANIFEST", "OCI_INDEX", "DOCKER_MANIFEST", "DOCKER_LIST", "MANIFEST_TYPES", "INDEX_TYPES",
-    "ACCEPT_MANIFESTS", "Descriptor", "ImageManifest", "index_entries", "parse_json", "parse_manifest",
+    "ACCEPT_MANIFESTS", "Descriptor", "ImageManifest", "index_entries", "json_type", "parse_json", "parse_manifest",
     "select_manifest",
 ]
 
@@ -44,7 +44,7 @@ class Descriptor:
         """A descriptor from its JSON object; anything else is ``UnsupportedImage`` naming ``where``."""
         hint = "the file is damaged or was not written by an image tool; copy the image again (skopeo copy)"
         if not isinstance(obj, Mapping):
-            raise UnsupportedImage(f"{where}: a descriptor is a JSON {_json_type(obj)}, not an object: "
+            raise UnsupportedImage(f"{where}: a descriptor is a JSON {json_type(obj)}, not an object: "
                                    f"{_excerpt(obj)}", reference=reference, hint=hint)
         digest, size = obj.get("digest"), obj.get("size")
         if not isinstance(digest, str) or not digest or isinstance(size, bool) or not isinstance(size, int):
@@ -56,7 +56,7 @@ class Descriptor:
                                           ("annotations", annotations, Mapping, "an object"),
                                           ("urls", urls, list, "an array"), ("mediaType", media_type, str, "a string")):
             if value is not None and not isinstance(value, kind):
-                raise UnsupportedImage(f"{where}: descriptor {digest}: {name} is a JSON {_json_type(value)}, "
+                raise UnsupportedImage(f"{where}: descriptor {digest}: {name} is a JSON {json_type(value)}, "
                                        f"not {wanted}", reference=reference, hint=hint)
         return cls(
             media_type=str(media_type or ""),
@@ -68,8 +68,8 @@ class Descriptor:
         )
 
 
-def _json_type(value: Any) -> str:
-    """The JSON name of a parsed value's type, for messages."""
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages: "object", "array", "null"..."""
     if isinstance(value, bool):
         return "boolean"
     if value is None:
@@ -87,13 +87,13 @@ def _excerpt(value: Any, limit: int = 120) -> str:
 def index_entries(obj: Any, *, where: str, reference: str | None = None) -> list[Descriptor]:
     """The ``manifests`` descriptors of an index (or index.json); ``UnsupportedImage`` when it has none to read."""
     if not isinstance(obj, Mapping):
-        raise UnsupportedImage(f"{where} is a JSON {_json_type(obj)}, not an object", reference=reference,
+        raise UnsupportedImage(f"{where} is a JSON {json_type(obj)}, not an object", reference=reference,
                                hint="the file is damaged or not an image index; copy the image again")
     entries = obj.get("manifests")
     if entries is None:
         return []
     if not isinstance(entries, list):
-        raise UnsupportedImage(f"{where}: manifests is a JSON {_json_type(entries)}, not an array",
+        raise UnsupportedImage(f"{where}: manifests is a JSON {json_type(entries)}, not an array",
                                reference=reference, hint="the file is damaged or not an image index; copy the image again")
     return [Descriptor.from_json(m, where=f"{where} manifests[{i}]", reference=reference)
             for i, m in enumerate(entries)]
@@ -142,11 +142,11 @@ def parse_manifest(raw: bytes, digest: str | None, *, what: str = "manifest") ->
                                    hint="re-push the image with a current client (schema 2 or OCI)")
         raise UnsupportedImage(f"{what} has media type {mt!r}, not an image manifest")
     if not isinstance(obj.get("config"), Mapping):
-        raise UnsupportedImage(f"{what} has no config descriptor (config is a JSON {_json_type(obj.get('config'))})",
+        raise UnsupportedImage(f"{what} has no config descriptor (config is a JSON {json_type(obj.get('config'))})",
                                hint="the manifest is damaged; copy the image again (skopeo copy)")
     raw_layers = obj.get("layers") or []
     if not isinstance(raw_layers, list):
-        raise UnsupportedImage(f"{what}: layers is a JSON {_json_type(raw_layers)}, not an array",
+        raise UnsupportedImage(f"{what}: layers is a JSON {json_type(raw_layers)}, not an array",
                                hint="the manifest is damaged; copy the image again (skopeo copy)")
     config = Descriptor.from_json(obj["config"], where=f"{what} config")
     layers = tuple(Descriptor.from_json(layer, where=f"{what} layers[{i}]") for i, layer in enumerate(raw_layers))

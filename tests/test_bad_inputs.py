@@ -517,3 +517,20 @@ def test_a_cached_scan_does_not_hide_a_damaged_layout(tmp_path: Path, damage: st
         expected = SizeMismatch
     with pytest.raises(expected):
         ocilens.load(f"oci:{layout}:t", progress=False)
+
+
+def test_a_docker_archive_of_an_image_without_layers(tmp_path: Path) -> None:
+    """``FROM scratch`` plus metadata only: docker save writes no ``rootfs.diff_ids`` at all; it loads, empty,
+    as dive reads it."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {"a": "b"}},
+                         "rootfs": {"type": "layers"}}).encode()
+    name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": name, "RepoTags": ["x:1"], "Layers": []}]).encode()
+    archive = tmp_path / "empty.tar"
+    with tarfile.open(archive, "w") as tf:
+        for member, data in ((name, config), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    img = ocilens.load(f"docker-archive:{archive}", cache=False, progress=False)
+    assert len(img.layers) == 0 and img.files.empty

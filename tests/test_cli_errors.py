@@ -189,3 +189,12 @@ def test_warnings_are_one_line(tmp_path: Path, sample_layout: Path) -> None:
     lines = [line for line in proc.stderr.splitlines() if "noSuchRule" in line]
     assert len(lines) == 1 and lines[0].startswith("ocilens: warning: "), proc.stderr
     assert ".py:" not in proc.stderr
+
+
+def test_an_existing_writable_file_in_a_read_only_directory_is_an_output(sample_layout: Path) -> None:
+    """``--json /dev/null`` (a writable file in a directory only root may write) is fine: the file is opened,
+    not created. Run without root's capabilities (or as the user the tests run as), where it used to fail."""
+    drop = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
+    proc = subprocess.run([*drop, sys.executable, "-m", "ocilens", "analyze", f"oci:{sample_layout}:sample",
+                           "--no-cache", "--json", "/dev/null"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -370,3 +370,12 @@ def test_not_found_hints(anon: Registry) -> None:
         src.open_blob(Descriptor("application/octet-stream", "sha256:" + "0" * 64, 10))
     assert "BLOB_UNKNOWN" in info.value.codes and info.value.reference == f"{anon.host}/team/app:1"
     assert info.value.hint is not None and "push the image again" in info.value.hint
+
+
+def test_a_registry_without_the_docker_header_is_still_a_registry() -> None:
+    """The OCI spec does not require Docker-Distribution-API-Version: a server whose /v2/ answers 200 ``{}``
+    and whose missing tag is a bare 404 is a registry without that tag, not "not a registry"."""
+    with WebServer((404, "", b""), {"/v2/": (200, "application/json", b"{}", {})}) as web:
+        with RegistrySource(f"{web.host}/team/app:nope") as src, pytest.raises(RegistryNotFound) as info:
+            src.resolve()
+        assert "does not look like" not in str(info.value)

@@ -40,10 +40,7 @@ def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
 
 def flatten(exc: OcilensError) -> str:
     """An error's message and hint as one line (``message; hint``), to quote inside another error."""
-    text = str(exc.args[0]) if exc.args else str(exc)
-    if exc.hint and text.endswith(f"\n  hint: {exc.hint}"):
-        text = text[: -len(f"\n  hint: {exc.hint}")]
-    return f"{text}; {exc.hint}" if exc.hint else text
+    return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
 
 
 def read_error_body(resp: httpx.Response) -> bytes:
@@ -65,11 +62,8 @@ def read_error_body(resp: httpx.Response) -> bytes:
 
 def add_hint(exc: OcilensError, hint: str) -> OcilensError:
     """Put ``hint`` before the error's own hint (in ``hint`` and in its message); returns ``exc``."""
-    text = str(exc.args[0]) if exc.args else ""
-    if exc.hint and text.endswith(f"\n  hint: {exc.hint}"):
-        text = text[: -len(f"\n  hint: {exc.hint}")]
     exc.hint = f"{hint}; {exc.hint}" if exc.hint else hint
-    exc.args = (f"{text}\n  hint: {exc.hint}", *exc.args[1:])
+    exc.args = (f"{exc.message}\n  hint: {exc.hint}", *exc.args[1:])
     return exc
 
 

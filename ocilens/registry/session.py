@@ -195,6 +195,8 @@ class RegistrySession:
         if resp.status_code == 401 and resp.headers.get("www-authenticate"):
             return None  # a registry that hides even /v2/ behind authentication, without the header
         ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip()
+        if resp.status_code == 200 and body.strip() in (b"", b"{}"):
+            return None  # the OCI spec's /v2/ answer, 200 and nothing (the header is docker's, not required)
         shown = one_line(body.decode("utf-8", "replace"), 60)
         subject = f"{what} of {reference}" if reference else what
         return RegistryError(

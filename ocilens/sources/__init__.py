@@ -210,7 +210,7 @@ def is_local_reference(ref: Any) -> bool:
 def options_for(ref: Any, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` without ``auth=``/``insecure=`` for a local ``ref``: options given for every registry of a
     list (the CLI's ``--insecure``, ``audit()``'s) are not a mistake for the paths in it."""
-    if is_local_reference(ref) and any(k in options for k in REGISTRY_ONLY):
+    if any(k in options for k in REGISTRY_ONLY) and is_local_reference(ref):  # (the cheap test first)
         return {k: v for k, v in options.items() if k not in REGISTRY_ONLY}
     return options
 

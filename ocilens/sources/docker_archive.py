@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 from ..digest import VerifiedReader, digest_bytes, verify_bytes
 from ..errors import ImageNotFound, InvalidReference, SourceError, UnsupportedImage
 from ..manifest import (DOCKER_CONFIG, DOCKER_LAYER_TAR, MANIFEST_TYPES, Descriptor, ImageManifest,
-                        index_entries, parse_json)
+                        index_entries, json_type, parse_json)
 from ..platform import Platform
 from .base import Source
 from .layout import _check_size
@@ -41,10 +41,9 @@ def _images(n: int) -> str:
 
 
 def _json_kind(value: Any) -> str:
-    """The JSON name of a parsed value's type, for messages."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
+    """The JSON name of a parsed value's type with its article, for messages: "an object", "null"."""
+    name = json_type(value)
+    return name if name == "null" else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 _DAMAGED = "the archive is damaged or was not written by docker save / skopeo; save or copy it again"
@@ -144,10 +143,12 @@ class DockerArchiveSource(Source):
                                    hint=_DAMAGED)
         rootfs = config.get("rootfs")
         diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        layer_paths = list(e.get("Layers") or [])
+        if diff_ids is None and not layer_paths:
+            diff_ids = []  # an image of no layers (FROM scratch, then only metadata): docker writes no diff_ids
         if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
             raise UnsupportedImage(f"{what} has no rootfs.diff_ids list of digests", reference=self.reference,
                                    hint=_DAMAGED)
-        layer_paths = list(e.get("Layers") or [])
         if len(diff_ids) != len(layer_paths):
             raise UnsupportedImage(f"{self.reference}: config lists {len(diff_ids)} diff_ids for "
                                    f"{len(layer_paths)} layers", reference=self.reference)
