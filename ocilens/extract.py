@@ -211,7 +211,8 @@ def _write(image: "Image", root: str, *, is_root: bool, make_devices: bool) -> E
 
         # Metadata last: owners, then modes (chown clears setuid), xattrs, then times; directories deepest
         # first. The root gets its owner and mode too: a layer's "./" entry's, else umoci's 0755 and 0:0.
-        entries = sorted(tree.items(), key=lambda kv: kv[0].count("/"), reverse=True)
+        # ("/" counts one slash like "/a", so the root is put last by hand: its mode may forbid the rest)
+        entries = sorted(tree.items(), key=lambda kv: (kv[0] != "/", kv[0].count("/")), reverse=True)
         for path, node in entries:
             if secondary(path, node):
                 continue  # hardlinks share their inode's metadata, as umoci leaves it

@@ -265,3 +265,20 @@ def test_a_failed_extraction_cleans_up_what_it_wrote_and_nothing_else(tmp_path: 
     proc = _without_capabilities(f"oci:{layout}:t", str(fresh))
     assert proc.stdout.split() == ["ExtractionError", "/a", "0"], proc.stdout + proc.stderr
     assert sorted(p.name for p in parent.iterdir()) == ["existing"]
+
+
+def test_a_root_mode_without_search_permission_comes_last(tmp_path: Path) -> None:
+    """A ``./`` entry of mode 0600: set before the top-level entries, it would lock the extraction out of
+    them without root's override. Their modes and times are set first, as umoci's tree has them."""
+    layers = [[E.dir(".", mode=0o600), E.file("a", b"a", mode=0o640, mtime=1_500_000_000)]]
+    layout = layout_from_tars(tmp_path, [tar_layer(layer) for layer in layers])
+    script = f"""
+import os, ocilens
+ocilens.load("oci:{layout}:t", cache=False, progress=False).extract("{tmp_path / 'ours'}")
+"""
+    drop = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
+    proc = subprocess.run([*drop, sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    theirs = umoci_unpack(layout, "t", tmp_path / "bundle")
+    assert _attrs(tmp_path / "ours") == _attrs(theirs)
+    assert _attrs(tmp_path / "ours" / "a") == _attrs(theirs / "a")
