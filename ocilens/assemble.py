@@ -216,6 +216,15 @@ class Assembly:
 EVENT_FIELDS = ("layer", "path", "event", "node", "before", "content_changed", "cause")
 
 
+def _marked_after(path: str, marked: dict[str, int], ordinal: int) -> bool:
+    """True when a marker after member ``ordinal`` removed ``path`` or a directory above it."""
+    while path != "/":
+        if path in marked:
+            return marked[path] > ordinal
+        path = _parent(path)
+    return False
+
+
 def _parent(path: str) -> str:
     i = path.rfind("/")
     return path[:i] if i > 0 else "/"
@@ -356,18 +365,19 @@ class _Folder:
         for path, kind, detail in scan.anomalies:
             anomalies.append((layer, path, kind, detail))
 
-        for d, _ in scan.opaques:
+        marked: dict[str, int] = {}  # path a marker of this layer removed (with what was below) -> its member number
+        for d, ordinal in scan.opaques:
             rd = self.resolve(d, follow_last=True)
             node = self.tree.get(rd) if rd else None
             if node is not None and node.type == "d":
                 for child in list(self.children.get(rd, ())):
                     self._remove(child, "opaque")
-        whited: dict[str, int] = {}  # path removed by a whiteout of this layer -> the marker's member number
+                    marked[child] = ordinal
         for w, ordinal in scan.whiteouts:
             rw = self.resolve(w)
             if rw is not None and rw in self.tree and rw != "/":
                 self._remove(rw, "whiteout")
-                whited[rw] = ordinal
+                marked[rw] = ordinal
 
         seen: set[str] = set()
         paths, types, sizes, modes = scan.paths, scan.types, scan.sizes, scan.modes
@@ -419,10 +429,11 @@ class _Folder:
                 # link(2) never follows a symlink: the target's parents are resolved, its last name is not.
                 target = self.resolve(linkname or "/")
                 tnode = tree.get(target) if target else None
-                if tnode is None and target in whited and whited[target] > scan.ordinals[i]:
-                    # A link to a lower file that a later member of this layer whites out: in tar order (as
-                    # runtimes and umoci apply it) the link is made first, so this name keeps the inode alive.
-                    tnode = self.touched[target][0]
+                if tnode is None and target and _marked_after(target, marked, scan.ordinals[i]):
+                    # A link to a lower file that a later marker of this layer removes (a whiteout of it or
+                    # of a parent, an opaque parent): in tar order, as runtimes and umoci apply it, the link
+                    # is made first, so this name keeps the inode alive.
+                    tnode = self.touched.get(target, (None, None))[0]
                     if tnode is not None and tnode.inode:
                         self.fates.pop(tnode.inode, None)
                 if tnode is None or tnode.type == "d":

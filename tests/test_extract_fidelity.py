@@ -282,3 +282,14 @@ ocilens.load("oci:{layout}:t", cache=False, progress=False).extract("{tmp_path /
     theirs = umoci_unpack(layout, "t", tmp_path / "bundle")
     assert _attrs(tmp_path / "ours") == _attrs(theirs)
     assert _attrs(tmp_path / "ours" / "a") == _attrs(theirs / "a")
+
+
+@pytest.mark.parametrize("marker", [E.whiteout("d/x"), E.opaque("d"), E.whiteout("d")],
+                         ids=["whiteout of the target", "opaque parent", "whiteout of the parent"])
+def test_a_link_made_before_any_marker_removes_its_target_keeps_the_file(tmp_path: Path, marker: Entry) -> None:
+    """In tar order the link comes first, whichever later marker of the layer takes its target away."""
+    lower = [E.dir("d"), E.file("d/x", b"lower content"), E.dir("e")]
+    img, ours, theirs = _both(tmp_path, [lower, [E.hardlink("y", "d/x"), marker]])
+    assert (ours / "y").read_bytes() == (theirs / "y").read_bytes() == b"lower content"
+    assert sorted(p.name for p in ours.rglob("*")) == sorted(p.name for p in theirs.rglob("*"))
+    assert img.anomalies.empty
