@@ -7,8 +7,8 @@ earlier entry or layer, or a hardlink pointing out. The result matches ``umoci u
 permission bits, symlink targets, hardlinks as real hardlinks, owners when run as root, mtimes to the
 nanosecond, xattrs (but the host-specific and overlayfs ones umoci refuses too).
 
-Every layer is read to its end, so its digest is checked again: bytes changed since ``load()`` fail the
-extraction. A failed extraction (that, a file system refusing a path, Ctrl-C) removes what it wrote.
+Every layer a surviving file comes from is read to its end, so its digest is checked again: bytes changed
+since ``load()`` fail the extraction. A failed extraction (that, a file system refusing a path, Ctrl-C) removes what it wrote.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .codec import decompressed_chunks
-from .errors import ExtractionError, IntegrityError, LayerDecodeError, UnsafeEntryError
-from .scan import blamed
+from .errors import ExtractionError, LayerDecodeError, UnsafeEntryError
+from .scan import raise_blamed
 from .tarstream import TarReader
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def extract(image: "Image", target: Path, *, strict: bool = False, devices: bool
                                    hint="see image.anomalies; extract without strict=True to contain them")
     made = _missing_ancestors(Path(target))  # the target and the parents mkdir -p will create
     root = str(_prepare_target(target, image.reference))
-    before = None if made else os.stat(root)
+    before = os.stat(root)  # an existing target gets its mode and owner back after a failure
     try:
         return _write(image, root, is_root=os.geteuid() == 0,
                       make_devices=os.geteuid() == 0 if devices is None else devices)
@@ -152,8 +152,7 @@ def _write(image: "Image", root: str, *, is_root: bool, make_devices: bool) -> E
                     if not left:
                         break
             except LayerDecodeError as exc:  # bytes changed since load(): the digest says so, if it can
-                err = blamed(raw, exc, desc, layer)
-                raise err from (exc if isinstance(err, IntegrityError) else None)
+                raise_blamed(raw, exc, desc, layer)
             # The rest of the blob is read too, unparsed: its digest is checked at its end, so bytes changed
             # since load() fail the extraction instead of landing in the tree.
             while raw.read(1 << 20):
@@ -291,7 +290,7 @@ def _missing_ancestors(target: Path) -> list[str]:
     return made
 
 
-def _clear(root: str, made: list[str], before: os.stat_result | None) -> None:
+def _clear(root: str, made: list[str], before: os.stat_result) -> None:
     """Remove what a failed extraction wrote under ``root``, best effort, never touching anything above it
     nor following a symlink: the directories it made (``made``) go too; a target that was there already
     stays, empty, with its mode and owner back as they were (``before``)."""
@@ -324,7 +323,7 @@ def _clear(root: str, made: list[str], before: os.stat_result | None) -> None:
                 os.rmdir(directory)
             except OSError:
                 break
-    elif before is not None:
+    else:  # the target was there before: ``before`` is its stat
         try:
             if os.geteuid() == 0:
                 os.chown(root, before.st_uid, before.st_gid)

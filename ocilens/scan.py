@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NoReturn
 
 from .codec import TAR, decompressed_chunks, prefetched
-from .errors import IntegrityError, LayerDecodeError, OcilensError
+from .errors import IntegrityError, LayerDecodeError
 from .manifest import Descriptor
 from .sources.base import Source
 from .tarstream import TarHeader, TarReader
@@ -139,8 +139,7 @@ def scan_layer(source: Source, desc: Descriptor, index: int,
                 pass
         except LayerDecodeError as exc:
             counted.close()
-            err = blamed(raw, exc, desc, index)
-            raise err from (exc if isinstance(err, IntegrityError) else None)
+            raise_blamed(raw, exc, desc, index)
         scan.uncompressed_size = counted.total
         scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else desc.digest
     return scan
@@ -152,21 +151,21 @@ def _hashing(chunks: Iterator[bytes], hasher: "hashlib._Hash") -> Iterator[bytes
         yield chunk
 
 
-def blamed(raw: BinaryIO, exc: LayerDecodeError, desc: Descriptor, index: int) -> OcilensError:
-    """The error to raise for a layer that failed to decode: a digest or size mismatch if reading the blob to
-    its end finds one (a corrupt blob, which a registry's cache then evicts), else the decode error naming
+def raise_blamed(raw: BinaryIO, exc: LayerDecodeError, desc: Descriptor, index: int) -> NoReturn:
+    """Raise what a layer that failed to decode is at fault for: a digest or size mismatch if reading the blob
+    to its end finds one (a corrupt blob, which a registry's cache then evicts), else the decode error naming
     the layer."""
     try:
         while raw.read(1 << 20):
             pass
     except IntegrityError as integrity:
-        return integrity
+        raise integrity from exc
     except (OSError, LayerDecodeError):
         pass
     if exc.digest is not None:
-        return exc
-    return LayerDecodeError(f"layer {index} ({desc.digest}): {exc}", digest=desc.digest, layer=index,
-                            hint="the layer is truncated or corrupt; re-pull it or rebuild the image")
+        raise exc
+    raise LayerDecodeError(f"layer {index} ({desc.digest}): {exc}", digest=desc.digest, layer=index,
+                           hint="the layer is truncated or corrupt; re-pull it or rebuild the image") from None
 
 
 class _Counted:

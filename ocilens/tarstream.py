@@ -407,9 +407,6 @@ class TarReader:
                 name = pax[b"path"]
             if b"linkpath" in pax:
                 linkname = pax[b"linkpath"]
-            if b"\x00" in name or b"\x00" in linkname:  # Go's archive/tar (so runtimes) refuse the header
-                raise LayerDecodeError(f"the PAX path or linkpath of the header at offset {offset} holds a NUL "
-                                       f"byte: {name[:60]!r}")
             try:
                 if b"size" in pax:
                     size = int(pax[b"size"])
@@ -441,8 +438,10 @@ class TarReader:
             sparse, size, name = self._pax_sparse(pax, name, size, offset)
         if sparse is not None:
             self._sparse, self._sparse_size = sparse, size
-            if b"\x00" in name:  # GNU.sparse.name, as a PAX path: Go's archive/tar refuses it
-                raise LayerDecodeError(f"the GNU sparse name of the header at offset {offset} holds a NUL byte")
+        # only PAX path, linkpath and GNU.sparse.name can hold one (header fields end at it); Go refuses them
+        if b"\x00" in name or b"\x00" in linkname:
+            raise LayerDecodeError(f"the path or link target of the header at offset {offset} holds a NUL byte: "
+                                   f"{name[:60]!r}")
         return TarHeader(name, linkname, typeflag, size, mode, uid, gid, mtime, devmajor, devminor, xattrs,
                          offset, sparse is not None, mtime_ns)
 
@@ -542,10 +541,7 @@ def _pax_time(value: bytes) -> tuple[int, int]:
     whole, _, frac = text.lstrip("+-").partition(".")
     if not whole.isdigit() or (frac and not frac.isdigit()):
         raise ValueError(value)
-    seconds = int(whole)
-    if seconds >= 1 << 63:  # Go parses it as an int64: anything beyond is a bad header
-        raise ValueError(value)
-    total = seconds * 10**9 + int((frac[:9] or "0").ljust(9, "0"))
+    total = int(whole) * 10**9 + int((frac[:9] or "0").ljust(9, "0"))  # past int64: refused with the header
     return divmod(-total if negative else total, 10**9)
 
 
