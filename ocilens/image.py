@@ -340,12 +340,9 @@ def _check_platform(ref: str, wanted: Platform, config: dict[str, Any]) -> None:
     """An image asked for by platform must be that platform, as docker and containerd refuse a single-platform
     image (or an index entry whose config says otherwise) that is not what was asked for."""
     actual = Platform.from_json(config)
-    if actual is None or wanted.matches(actual):
+    # a config that does not give its variant is the one the index entry gave, and chose
+    if actual is None or wanted.serves(actual, variant_given=bool(config.get("variant"))):
         return
-    if not config.get("variant") and (wanted.os, wanted.architecture) == (actual.os, actual.architecture):
-        return  # a config that does not say its variant (the index entry did, and chose it) is not another one
-    if wanted.os == actual.os and wanted.architecture == actual.architecture == "arm64" and wanted.variant is None:
-        return  # an arm64 host runs every arm64 variant
     raise ImageNotFound(f"{ref} is a {actual} image, not {wanted}", reference=ref,
                         hint="ask for its own platform, or name the multi-platform index (a tag or digest) that "
                              f"offers {wanted}")

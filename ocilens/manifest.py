@@ -166,12 +166,10 @@ def select_manifest(entries: Sequence[Descriptor], platform: Platform | None, *,
               if "vnd.docker.reference.type" not in e.annotations
               and not (e.platform and e.platform.os == "unknown")]
     if platform is not None:
-        hits = [e for e in images if platform.matches(e.platform)]
-        if not hits and platform.architecture == "arm64" and platform.normalized().variant is None:
-            # An arm64 host runs arm64/v8 images; an index may spell the variant out. A variant asked for by
-            # name (arm64/v9) is that variant only.
-            hits = [e for e in images if e.platform and e.platform.os == platform.os
-                    and e.platform.architecture == "arm64"]
+        # the exact platform first; else another arm64 variant for plain arm64 (arm64/v9 asked for by name is
+        # that variant only)
+        hits = [e for e in images if platform.matches(e.platform)] or \
+            [e for e in images if platform.serves(e.platform)]
         if hits:
             return hits[0]
         if len(images) == 1 and images[0].platform is None:

@@ -61,6 +61,18 @@ class Platform:
         """True when ``other`` (an index entry's platform) is this one."""
         return other is not None and self.normalized() == other.normalized()
 
+    def serves(self, other: "Platform | None", *, variant_given: bool = True) -> bool:
+        """True when an image of ``other`` is what asking for this platform gets: the same one; any arm64
+        variant for plain arm64 (an arm64 host runs them all); the same os and architecture when ``other``
+        did not give its variant (arm's normalization would otherwise make it v7)."""
+        if other is None:
+            return False
+        if self.matches(other):
+            return True
+        if (self.os, self.architecture) != (other.os, other.architecture):
+            return False
+        return not variant_given or (self.architecture == "arm64" and self.normalized().variant is None)
+
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
