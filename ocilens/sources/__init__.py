@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import warnings
@@ -20,7 +19,8 @@ __all__ = ["Source", "open_source", "split_path_selector", "LayoutSource", "Dock
            "REGISTRY_OPTIONS", "is_local_reference", "options_for"]
 
 LOCAL_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
-#: The keyword options a registry source takes (``RegistrySource.__init__``); local sources accept them too.
+#: The keyword options a registry source takes (``RegistrySource.__init__``, kept in step by a test); local
+#: sources accept them too.
 REGISTRY_OPTIONS = ("auth", "insecure", "cache", "progress", "max_workers", "retry", "transport", "timeout")
 #: Of those, the ones that only mean something for a registry: a local source warns that it ignores them.
 REGISTRY_ONLY = ("auth", "insecure")
@@ -128,15 +128,17 @@ def _missing_path(ref: str) -> OcilensError:
                                "(or docker://host/repository:tag)")
 
 
-def _check_names(ref: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
-    """An option name the source does not take is a ``UsageError`` that suggests the likely one."""
-    unknown = sorted(set(options) - set(accepted))
+def _check_names(ref: str, options: dict[str, Any]) -> None:
+    """An option name no source takes is a ``UsageError`` that suggests the likely one."""
+    unknown = sorted(set(options) - set(REGISTRY_OPTIONS))
     if unknown:
+        import difflib
+
         from ..image import load  # for the options load() takes itself, which a typo may have meant
 
         load_options = [name for name, p in inspect.signature(load).parameters.items()
                         if p.kind is p.KEYWORD_ONLY or name == "platform"]
-        known = sorted(set(load_options) | set(accepted))
+        known = sorted(set(load_options) | set(REGISTRY_OPTIONS))
         guess = difflib.get_close_matches(unknown[0], known, n=1)
         names = ", ".join(f"{name}=" for name in unknown)
         raise UsageError(f"unknown option{'s' if len(unknown) > 1 else ''} {names} for {ref!r}", reference=ref,
@@ -261,7 +263,7 @@ def open_source(ref: str, **registry_options: Any) -> Source:
 
 def _local(ref: str, transport: str, rest: str, options: dict[str, Any]) -> Source:
     """A layout or archive source for ``transport:rest``."""
-    _check_names(ref, options, REGISTRY_OPTIONS)  # a constant: a local load does not import the HTTP stack
+    _check_names(ref, options)
     _warn_registry_only(ref, transport, options)
     path, selector = split_path_selector(rest)
     if transport == "docker-archive":
@@ -275,7 +277,5 @@ def _registry(ref: str | Reference, options: dict[str, Any]) -> Source:
     except ImportError:
         raise ImageReferenceError(f"{ref!r}: registry references are not supported by this build",
                                   reference=str(ref)) from None
-    accepted = tuple(name for name, p in inspect.signature(RegistrySource.__init__).parameters.items()
-                     if p.kind is p.KEYWORD_ONLY)
-    _check_names(str(ref), options, accepted)
+    _check_names(str(ref), options)
     return RegistrySource(ref, **options)
