@@ -67,7 +67,6 @@ def test_check_json_unwritable_exit_2_before_the_load(tmp_path: Path) -> None:
     assert_error(proc, "cannot write /nonexistent/dir/out.json", "no such directory /nonexistent/dir")
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_check_json_write_failure_is_exit_2_not_pass(tmp_path: Path) -> None:
     """A passing image whose --json cannot be written printed PASS, then exit 1 with a traceback."""
     proc = ocilens_cli("check", SAMPLE, *PASSING, "--json", "/dev/full", cwd=tmp_path)
@@ -108,7 +107,6 @@ def test_unwritable_output_is_refused_before_the_load(tmp_path: Path, template: 
     assert_error(proc, f"cannot write {where}", needle)
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("template", OUTPUTS, ids=lambda t: f"{t[0]}{t[-2]}")
 def test_write_failure_after_the_load_exit_2(tmp_path: Path, template: list[str]) -> None:
     """A location that looks writable but fails while written (here a full disk) is an error, not a
