@@ -48,6 +48,9 @@ class Bloat:
     """The audit of one image. Frames are computed on first use."""
 
     image: "Image" = field(repr=False)
+    #: The audit of an image with the same layers, whose file-only results (dive's numbers, duplicates,
+    #: junk) this one shares: a fleet's tags of one stack differ only in their config.
+    same_files_as: "Bloat | None" = field(default=None, repr=False)
 
     @cached_property
     def causes(self) -> pd.DataFrame:
@@ -129,6 +132,8 @@ class Bloat:
     @cached_property
     def duplicates(self) -> pd.DataFrame:
         """The same bytes at several final paths, not hardlinked: ``savable_bytes`` = size x (copies - 1)."""
+        if self.same_files_as is not None:
+            return self.same_files_as.duplicates
         files = self.image.files
         regular = files[(files["type"] == "file") & (files["size"] > 0)]
         copies = regular["digest"].value_counts()
@@ -150,6 +155,8 @@ class Bloat:
     def junk(self) -> pd.DataFrame:
         """Well-known junk still visible: package-manager caches and lists, temp files, logs, bytecode of
         removed sources."""
+        if self.same_files_as is not None:
+            return self.same_files_as.junk
         files = self.image.files
         regular = files[files["type"] == "file"]  # one name per inode: hardlinked content counts once
         paths = regular["path"].tolist()
@@ -182,6 +189,8 @@ class Bloat:
     @cached_property
     def dive(self) -> DiveNumbers:
         """dive's own efficiency, wasted bytes and user wasted percent (see ``ocilens.dive``)."""
+        if self.same_files_as is not None:
+            return self.same_files_as.dive
         return dive_numbers(self.image.scans)
 
     def summary(self) -> dict[str, float | int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import os
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -13,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .assemble import Assembly, assemble
 from .cache import FrameCache, ScanCache, frames_key
-from .errors import DigestMismatch, ImageNotFound, IntegrityError, UnsupportedImage
-from .manifest import ImageManifest, parse_json
+from .manifest import ImageManifest
+from .pipeline import check_diff_ids, resolve_image, scan_layers
 from .platform import Platform
-from .scan import LayerScan, scan_layer
+from .scan import LayerScan
 from .sources import Source, open_source
 
 if TYPE_CHECKING:  # annotations only; the explorer imports ipywidgets, so nothing here loads at run time
@@ -41,6 +40,8 @@ SAMPLE_REF = f"oci:{SAMPLE_DIR}:sample"
 #: Frames kept in the frame cache; an image with more events than this is re-assembled instead (its
 #: pickle would cost more to write on every cold load than assembling saves).
 CACHED_FRAMES = ("events", "files", "layers", "anomalies")
+#: The frames an image's layer stack alone decides: images with the same layers share them.
+CONTENT_FRAMES = ("events", "files", "anomalies")
 FRAME_CACHE_MAX_ROWS = 300_000
 
 
@@ -80,6 +81,8 @@ def analysis_frame(func: Callable[["Image"], pd.DataFrame]) -> property:
         value = self.__dict__.get(name)
         if value is None:
             stored = self._stored_frames.get(name) if self._stored_frames else None
+            if stored is None and self._twin is not None and name in CONTENT_FRAMES:
+                stored = getattr(self._twin, name)
             if stored is not None:
                 value = self.__dict__[name] = stored
             else:
@@ -100,7 +103,12 @@ class Image:
     """
 
     def __init__(self, source: Source, manifest: ImageManifest, config: dict[str, Any],
-                 config_raw: bytes, scans: list[LayerScan]) -> None:
+                 config_raw: bytes, scans: list[LayerScan], *, frames_key: str | None = None,
+                 stored_frames: dict[str, pd.DataFrame] | None = None,
+                 same_layers_as: "Image | None" = None) -> None:
+        """``frames_key``: where the finished frames are kept (None: not kept); ``stored_frames``: the frames a
+        previous analysis kept there; ``same_layers_as``: an analysed image with the same layer stack, whose
+        content results (tree, events, files, dive's numbers) this one shares instead of computing them."""
         self.source = source
         self.reference = source.reference
         self.manifest = manifest
@@ -108,8 +116,9 @@ class Image:
         self.config_raw = config_raw
         self.scans = scans
         self._bloat: "Bloat | None" = None
-        self._frames_key: str | None = None  # set by load() when the cache is on
-        self._stored_frames: dict[str, pd.DataFrame] | None = None
+        self._frames_key = frames_key
+        self._stored_frames = stored_frames
+        self._twin = same_layers_as
 
     def _remember(self, name: str) -> None:
         """Once events, files and layers exist, store them (and the cheap anomalies) for the next analysis."""
@@ -137,12 +146,11 @@ class Image:
     def platform(self) -> Platform | None:
         return Platform.from_json(self.config)
 
-    @property
-    def layer_descriptors(self):
-        return self.manifest.layers
-
     @cached_property
     def assembly(self) -> Assembly:
+        """The layers folded into the final tree, with one event per path per layer (``ocilens.assemble``)."""
+        if self._twin is not None:
+            return self._twin.assembly
         with gc_paused():
             return assemble(self.scans)
 
@@ -198,7 +206,7 @@ class Image:
         from .bloat import Bloat
 
         if self._bloat is None:
-            self._bloat = Bloat(self)
+            self._bloat = Bloat(self, same_files_as=self._twin.bloat() if self._twin is not None else None)
         return self._bloat
 
     def layer_diff(self, index: int, *, include_unchanged: bool = False) -> pd.DataFrame:
@@ -269,98 +277,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _scan_all(source: Source, manifest: ImageManifest, cache: ScanCache | None,
-              progress: ProgressCallback | None, workers: int | None) -> list[LayerScan]:
-    descs = manifest.layers
-    scans: list[LayerScan | None] = [None] * len(descs)
-    todo: list[int] = []
-    for i, d in enumerate(descs):
-        cached = cache.get(d.digest) if cache is not None else None
-        if isinstance(cached, LayerScan) and cached.digest == d.digest:
-            source.check_blob(d)  # the scan stands for the blob: it must still be there, whole
-            scans[i] = cached
-            if progress:
-                progress("layer_done", index=i, digest=d.digest, size=d.size, entries=cached.members, cached=True)
-        else:
-            todo.append(i)
-
-    def scan_once(i: int) -> LayerScan:
-        d = descs[i]
-        if progress:
-            progress("layer_start", index=i, digest=d.digest, size=d.size)
-            done = [0]
-
-            def on_bytes(n: int) -> None:
-                done[0] += n
-                progress("layer_bytes", index=i, digest=d.digest, done=done[0], total=d.size)
-        else:
-            on_bytes = None  # type: ignore[assignment]
-        return scan_layer(source, d, i, on_bytes)
-
-    def run(i: int) -> LayerScan:
-        try:
-            scan = scan_once(i)
-        except IntegrityError as exc:
-            if not exc.evicted:
-                raise
-            scan = scan_once(i)  # a corrupt copy in the blob cache, now removed: once more, from the source
-        d = descs[i]
-        if cache is not None:
-            cache.put(d.digest, scan)
-        if progress:
-            progress("layer_done", index=i, digest=d.digest, size=d.size, entries=scan.members, cached=False)
-        return scan
-
-    if todo:
-        n = workers or min(len(todo), os.cpu_count() or 2)
-        if n <= 1 or len(todo) == 1:
-            for i in todo:
-                scans[i] = run(i)
-        else:
-            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ocilens-scan") as pool:
-                # largest blobs first, so that no big layer starts last and runs alone at the end; results
-                # (and the first failure) are taken in layer order
-                started = {i: pool.submit(run, i) for i in sorted(todo, key=lambda i: -descs[i].size)}
-                try:
-                    wait(started.values(), return_when=FIRST_EXCEPTION)
-                finally:  # a failure or Ctrl-C: the layers not started yet are not read at all
-                    for future in started.values():
-                        future.cancel()
-                # the first failure in layer order among those that ran, else every scan
-                for i in todo:
-                    future = started[i]
-                    if future.done() and not future.cancelled() and future.exception() is not None:
-                        raise future.exception()  # type: ignore[misc]
-                for i in todo:
-                    scans[i] = started[i].result()
-    return scans  # type: ignore[return-value]
-
-
-def _check_platform(ref: str, wanted: Platform, config: dict[str, Any]) -> None:
-    """An image asked for by platform must be that platform, as docker and containerd refuse a single-platform
-    image (or an index entry whose config says otherwise) that is not what was asked for."""
-    actual = Platform.from_json(config)
-    # a config that does not give its variant is the one the index entry gave, and chose
-    if actual is None or wanted.serves(actual, variant_given=bool(config.get("variant"))):
-        return
-    raise ImageNotFound(f"{ref} is a {actual} image, not {wanted}", reference=ref,
-                        hint="ask for its own platform, or name the multi-platform index (a tag or digest) that "
-                             f"offers {wanted}")
-
-
-def _check_diff_ids(ref: str, config: dict[str, Any], scans: list[LayerScan]) -> None:
-    """Each layer's uncompressed digest must be the config's ``rootfs.diff_ids`` entry, as runtimes check."""
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-    if diff_ids and len(diff_ids) != len(scans):
-        raise UnsupportedImage(f"{ref}: the config lists {len(diff_ids)} diff_ids for {len(scans)} layers",
-                               reference=ref, hint="the manifest and config do not belong together")
-    for i, (want, scan) in enumerate(zip(diff_ids, scans)):
-        if scan.diff_id and want != scan.diff_id:
-            raise DigestMismatch(f"{ref}: layer {i} ({scan.digest}) uncompresses to {scan.diff_id}, but the "
-                                 f"config's diff_id is {want}", reference=ref, digest=str(want), actual=scan.diff_id,
-                                 hint="the config does not describe this layer; the image is corrupt")
-
-
 def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True,
          progress: Any = "auto", workers: int | None = None, **source_options: Any) -> Image:
     """Load an image: ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``,
@@ -387,15 +303,8 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
     try:
         if progress:
             progress("resolve", reference=ref)
-        manifest = source.resolve(plat)
-        config_raw = source.read_blob(manifest.config)
-        config = parse_json(config_raw, f"{ref}: config {manifest.config.digest}")
-        if not isinstance(config, dict):
-            raise UnsupportedImage(f"{ref}: the config {manifest.config.digest} is a JSON "
-                                   f"{type(config).__name__}, not an object", reference=ref,
-                                   hint="the image is damaged or not a container image; push or copy it again")
-        if plat is not None:
-            _check_platform(ref, plat, config)
+        resolved = resolve_image(source, plat)
+        manifest = resolved.manifest
         if progress:
             progress("manifest", reference=ref, digest=manifest.digest,
                      layers=[(d.digest, d.size) for d in manifest.layers])
@@ -403,14 +312,13 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         # the resolving, which is interpreter-bound too (the HTTP client, its import, the JSON)
         warming = warm_imports()
         with gc_paused():
-            scans = _scan_all(source, manifest, ScanCache() if cache else None, progress, workers)
+            scans = scan_layers(source, manifest, ScanCache() if cache else None, progress, workers)
         if warming is not None:
             warming.join()  # pandas is complete before the frame cache (or the caller) unpickles with it
-        _check_diff_ids(ref, config, scans)
-        image = Image(source, manifest, config, config_raw, scans)
-        if cache:
-            image._frames_key = frames_key(manifest.config.digest, [d.digest for d in manifest.layers])
-            image._stored_frames = FrameCache().get(image._frames_key)
+        check_diff_ids(ref, resolved.config, scans)
+        key = frames_key(manifest.config.digest, [d.digest for d in manifest.layers]) if cache else None
+        image = Image(source, manifest, resolved.config, resolved.config_raw, scans, frames_key=key,
+                      stored_frames=FrameCache().get(key) if key is not None else None)
         if progress:
             progress("assemble", reference=ref)
         if image._stored_frames is None:
@@ -432,9 +340,7 @@ def platforms(ref: str, **source_options: Any) -> list[Platform]:
     with open_source(ref, **source_options) as source:
         found = source.platforms()
         if not found:
-            manifest = source.resolve(None)
-            config = parse_json(source.read_blob(manifest.config), f"{ref}: config")
-            plat = Platform.from_json(config) if isinstance(config, dict) else None
+            plat = Platform.from_json(resolve_image(source).config)
             found = [plat] if plat else []
         return found
 

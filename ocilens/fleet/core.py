@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..cache import ScanCache, cache_dir
-from ..manifest import Descriptor, ImageManifest, parse_json
+from ..manifest import Descriptor, ImageManifest
+from ..pipeline import cached_scan, check_diff_ids, open_image
 from ..platform import Platform
 from ..scan import LayerScan
 from .execute import Backend, ProcessBackend, backend_for
@@ -101,53 +102,50 @@ def _error_of(stage: str, exc: BaseException, digest: str | None = None,
     return stage, type(exc).__name__, str(exc) or repr(exc), digest, layer
 
 
-def _resolve(ref: str, platform: Platform | None, options: dict[str, Any]) -> _Member:
-    """Open, resolve and read the config, as ``load`` does; the source is closed (and re-opened lazily by
-    a registry source, should the Image need it again)."""
-    from ..sources import open_source, options_for
+def _resolve(ref: str, platform: Platform | None, options: dict[str, Any], cache: ScanCache | None,
+             memo: dict[str, LayerScan]) -> _Member:
+    """Resolve the image and check its cached layer scans exactly as ``load`` does (``ocilens.pipeline``);
+    the scans found go into ``memo``. The source is closed (a registry source re-opens lazily, should the
+    Image need it again)."""
+    from ..sources import options_for
 
     member = _Member(ref)
     try:
-        source = open_source(ref, **options_for(ref, options))
+        resolved = open_image(ref, platform, **options_for(ref, options))
     except Exception as exc:  # noqa: BLE001 - a bad reference is one image's problem
         member.error = _error_of("resolve", exc)
         return member
+    source = resolved.source
     try:
-        manifest = source.resolve(platform)
-        raw = source.read_blob(manifest.config)
-        config = parse_json(raw, f"{ref}: config {manifest.config.digest}")
-        member.manifest, member.config_raw = manifest, raw
-        member.config = config if isinstance(config, dict) else {}
+        for j, desc in enumerate(resolved.manifest.layers):
+            try:
+                cached_scan(source, desc, cache, memo)
+            except Exception as exc:  # noqa: BLE001 - a cached scan whose blob is gone: as load() fails
+                member.error = _error_of("scan", exc, desc.digest, j)
+                return member
+        member.manifest, member.config, member.config_raw = resolved.manifest, resolved.config, resolved.config_raw
         member.source = source
-    except Exception as exc:  # noqa: BLE001
-        member.error = _error_of("resolve", exc)
     finally:
         source.close()
     return member
 
 
-#: What an image's content alone decides (its tree, events, files, dive's numbers), shared by every image of
-#: the fleet with the same layer stack: such images differ only in their config.
-_CONTENT = ("assembly", "events", "files")
+#: Analysed images kept per layer stack, for the fleet's images with the same layers (tags of one build).
 SHARED_STACKS = 16
 
 
 def _assemble(member: _Member, scans: list[LayerScan], stacks: dict[tuple[str, ...], "Image"] | None = None
               ) -> "Image":
-    from ..image import Image, _check_diff_ids
+    """The image as ``load`` makes it; one with the stack of an image analysed before shares its results."""
+    from ..image import Image
 
     assert member.manifest is not None
-    _check_diff_ids(member.reference, member.config, scans)
-    img = Image(member.source, member.manifest, member.config, member.config_raw, scans)
+    check_diff_ids(member.reference, member.config, scans)
     stack = tuple(d.digest for d in member.manifest.layers)
     twin = stacks.get(stack) if stacks is not None else None
+    img = Image(member.source, member.manifest, member.config, member.config_raw, scans, same_layers_as=twin)
     if twin is not None:
-        for name in _CONTENT:
-            img.__dict__[name] = getattr(twin, name)
-        mine, theirs = img.bloat(), twin.bloat()
-        for name in ("dive", "duplicates", "junk"):  # what the files alone decide
-            mine.__dict__[name] = getattr(theirs, name)
-        stacks[stack] = stacks.pop(stack)  # most recently used last
+        stacks[stack] = stacks.pop(stack)  # type: ignore[index] - most recently used last
     else:
         img.assembly  # noqa: B018 - errors here are this image's
         if stacks is not None:
@@ -226,9 +224,11 @@ def _audit(refs: str | Iterable[str], backend: Backend, plat: Platform | None, e
 
     t = time.perf_counter()
     members: list[_Member] = []
+    scan_cache = ScanCache() if cache else None
+    scans: dict[str, LayerScan] = {}  # cached scans found while resolving, then those the backends return
     if references:
         with ThreadPoolExecutor(max_workers=min(8, len(references)), thread_name_prefix="ocilens-resolve") as ex:
-            members = list(ex.map(lambda r: _resolve(r, plat, options), references))
+            members = list(ex.map(lambda r: _resolve(r, plat, options, scan_cache, scans), references))
     timings["resolve"] = time.perf_counter() - t
 
     # Distinct layers, in order of first appearance.
@@ -245,14 +245,13 @@ def _audit(refs: str | Iterable[str], backend: Backend, plat: Platform | None, e
                 layer.locators.append(m.reference)
     order = list(layers)
     position = {d: k for k, d in enumerate(order)}
+    for d in [d for d in scans if d not in layers]:  # cached for images that failed a later check
+        del scans[d]
 
-    scan_cache = ScanCache() if cache else None
-    scans: dict[str, LayerScan] = {}
     todo: list[str] = []
     for d in order:
-        got = scan_cache.get(d) if scan_cache is not None else None
-        if isinstance(got, LayerScan) and got.digest == d:
-            scans[d] = got
+        got = scans.get(d)
+        if got is not None:
             layers[d].status = "cached"
             layers[d].info = _scan_info(got)
         else:

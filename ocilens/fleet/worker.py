@@ -21,8 +21,9 @@ from typing import Any, Callable
 from ..cache import BlobStore, ScanCache
 from ..errors import IntegrityError, LayerDecodeError, OcilensError
 from ..manifest import Descriptor
+from ..pipeline import cached_scan, scan_layer_cached
 from ..platform import Platform
-from ..scan import LayerScan, scan_layer
+from ..scan import LayerScan
 from ..sources import Source, open_source, options_for
 
 __all__ = ["ScanTask", "ScanResult", "SourcePool", "scan_task", "origin_of", "MAX_ATTEMPTS"]
@@ -166,10 +167,6 @@ def scan_task(task: ScanTask, pool: SourcePool | None = None,
     cache: ScanCache | None = None
     if task.use_cache:
         cache = ScanCache(Path(task.cache_root)) if task.cache_root else ScanCache()
-    if cache is not None:
-        cached = cache.get(desc.digest)
-        if isinstance(cached, LayerScan) and cached.digest == desc.digest:
-            return ScanResult(desc.digest, "cached", cached, seconds=time.perf_counter() - start, worker=me)
     first: BaseException | None = None
     bad_origins: set[str] = set()
     attempts = 0
@@ -180,7 +177,11 @@ def scan_task(task: ScanTask, pool: SourcePool | None = None,
         attempts += 1
         try:
             source = pool.get(ref, task)
-            scan = scan_layer(source, desc, task.index, on_bytes)
+            cached = cached_scan(source, desc, cache)
+            if cached is not None:  # (another worker's, since the driver looked): no scan attempted
+                return ScanResult(desc.digest, "cached", cached, seconds=time.perf_counter() - start, worker=me,
+                                  locator=ref, attempts=attempts - 1)
+            scan = scan_layer_cached(source, desc, task.index, cache, on_bytes)
         except (IntegrityError, LayerDecodeError) as exc:
             first = first or exc
             bad_origins.add(origin)
@@ -192,8 +193,6 @@ def scan_task(task: ScanTask, pool: SourcePool | None = None,
         except Exception as exc:  # noqa: BLE001 - a bug or an OS error must not abort the fleet either
             first = first or exc
             break
-        if cache is not None:
-            cache.put(desc.digest, scan)
         return ScanResult(desc.digest, "scanned", scan, seconds=time.perf_counter() - start, worker=me,
                           locator=ref, attempts=attempts)
     err = first or RuntimeError("no reference to read the layer from")
