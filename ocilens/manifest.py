@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .errors import ImageNotFound, UnsupportedImage
+from .errors import ImageNotFound, SizeMismatch, UnsupportedImage
 from .platform import Platform, host_platform
 
 __all__ = [
-    "OCI_MANIFEST", "OCI_INDEX", "DOCKER_MANIFEST", "DOCKER_LIST", "MANIFEST_TYPES", "INDEX_TYPES",
-    "ACCEPT_MANIFESTS", "Descriptor", "ImageManifest", "index_entries", "json_type", "parse_json", "parse_manifest",
-    "select_manifest",
+    "OCI_MANIFEST", "OCI_INDEX", "OCI_CONFIG", "OCI_EMPTY", "DOCKER_MANIFEST", "DOCKER_LIST", "DOCKER_CONFIG",
+    "MANIFEST_TYPES", "INDEX_TYPES", "IMAGE_CONFIG_TYPES", "ACCEPT_MANIFESTS", "Descriptor", "ImageManifest",
+    "index_entries", "is_image_entry", "is_layer_type", "json_type", "parse_json", "parse_manifest",
+    "require_image", "select_manifest",
 ]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -22,8 +24,13 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+#: The empty descriptor's media type (image-spec ``manifest.md``, "Guidance for an Empty Descriptor"): ``{}``.
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+#: The configs of container images; any other config media type is an artifact's (image-spec, "Guidelines for
+#: Artifact Usage").
+IMAGE_CONFIG_TYPES = (OCI_CONFIG, DOCKER_CONFIG)
 ACCEPT_MANIFESTS = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST))
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -38,6 +45,8 @@ class Descriptor:
     platform: Platform | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     urls: tuple[str, ...] = ()
+    #: An index entry's ``artifactType`` (image-spec 1.1): set, the entry is an artifact, not an image.
+    artifact_type: str | None = None
 
     @classmethod
     def from_json(cls, obj: Any, *, where: str = "manifest", reference: str | None = None) -> "Descriptor":
@@ -51,10 +60,11 @@ class Descriptor:
             raise UnsupportedImage(f"{where}: descriptor without a valid digest and size: {_excerpt(obj)}",
                                    reference=reference, hint=hint)
         platform, annotations, urls = obj.get("platform"), obj.get("annotations"), obj.get("urls")
-        media_type = obj.get("mediaType", "")
+        media_type, artifact_type = obj.get("mediaType", ""), obj.get("artifactType")
         for name, value, kind, wanted in (("platform", platform, Mapping, "an object"),
                                           ("annotations", annotations, Mapping, "an object"),
-                                          ("urls", urls, list, "an array"), ("mediaType", media_type, str, "a string")):
+                                          ("urls", urls, list, "an array"), ("mediaType", media_type, str, "a string"),
+                                          ("artifactType", artifact_type, str, "a string")):
             if value is not None and not isinstance(value, kind):
                 raise UnsupportedImage(f"{where}: descriptor {digest}: {name} is a JSON {json_type(value)}, "
                                        f"not {wanted}", reference=reference, hint=hint)
@@ -65,7 +75,16 @@ class Descriptor:
             platform=Platform.from_json(platform),
             annotations={str(k): str(v) for k, v in (annotations or {}).items()},
             urls=tuple(str(u) for u in urls or ()),
+            artifact_type=artifact_type or None,
         )
+
+    def check_size(self, size: int, *, where: str, reference: str | None = None) -> None:
+        """A blob on disk (at ``where``) of another size than this descriptor's: the ``SizeMismatch`` that reading
+        it would end in, raised before reading (a cached layer scan stands for a blob that must still be there)."""
+        if size != self.size:
+            raise SizeMismatch(f"{reference}: {where} is {size:,} bytes, but {self.digest} is {self.size:,}",
+                               reference=reference, digest=self.digest, expected=self.size, actual=size,
+                               hint="the blob was truncated or replaced; copy the image again")
 
 
 def json_type(value: Any) -> str:
@@ -111,12 +130,12 @@ class ImageManifest:
     json: Mapping[str, Any]
 
 
-def parse_json(data: bytes, what: str) -> Any:
+def parse_json(data: bytes, what: str, *, reference: str | None = None) -> Any:
     """``json.loads`` with an error that names what was being read."""
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnsupportedImage(f"{what} is not valid JSON: {exc}") from exc
+        raise UnsupportedImage(f"{what} is not valid JSON: {exc}", reference=reference) from exc
 
 
 def media_type_of(obj: Mapping[str, Any], fallback: str = "") -> str:
@@ -130,41 +149,100 @@ def media_type_of(obj: Mapping[str, Any], fallback: str = "") -> str:
     return str(mt)
 
 
-def parse_manifest(raw: bytes, digest: str | None, *, what: str = "manifest") -> ImageManifest:
+def parse_manifest(raw: bytes, digest: str | None, *, what: str = "manifest",
+                   reference: str | None = None) -> ImageManifest:
     """An image manifest from its bytes (OCI or Docker v2 schema 2)."""
-    obj = parse_json(raw, what)
+    damaged = "the manifest is damaged; copy the image again (skopeo copy)"
+    obj = parse_json(raw, what, reference=reference)
     if not isinstance(obj, dict):
-        raise UnsupportedImage(f"{what} is not a JSON object")
+        raise UnsupportedImage(f"{what} is a JSON {json_type(obj)}, not an object", reference=reference, hint=damaged)
     mt = media_type_of(obj)
     if mt not in MANIFEST_TYPES:
         if obj.get("schemaVersion") == 1:
             raise UnsupportedImage(f"{what} is a Docker schema 1 manifest, which ocilens does not read",
+                                   reference=reference,
                                    hint="re-push the image with a current client (schema 2 or OCI)")
-        raise UnsupportedImage(f"{what} has media type {mt!r}, not an image manifest")
+        raise UnsupportedImage(f"{what} has media type {mt!r}, not an image manifest", reference=reference)
     if not isinstance(obj.get("config"), Mapping):
         raise UnsupportedImage(f"{what} has no config descriptor (config is a JSON {json_type(obj.get('config'))})",
-                               hint="the manifest is damaged; copy the image again (skopeo copy)")
+                               reference=reference, hint=damaged)
     raw_layers = obj.get("layers") or []
     if not isinstance(raw_layers, list):
         raise UnsupportedImage(f"{what}: layers is a JSON {json_type(raw_layers)}, not an array",
-                               hint="the manifest is damaged; copy the image again (skopeo copy)")
-    config = Descriptor.from_json(obj["config"], where=f"{what} config")
-    layers = tuple(Descriptor.from_json(layer, where=f"{what} layers[{i}]") for i, layer in enumerate(raw_layers))
+                               reference=reference, hint=damaged)
+    config = Descriptor.from_json(obj["config"], where=f"{what} config", reference=reference)
+    layers = tuple(Descriptor.from_json(layer, where=f"{what} layers[{i}]", reference=reference)
+                   for i, layer in enumerate(raw_layers))
     return ImageManifest(raw=raw, digest=digest, media_type=mt, config=config, layers=layers, json=obj)
+
+
+# --- images, not artifacts -------------------------------------------------------------------------------
+
+#: A filesystem layer's subtype: a tar, maybe gzip or zstd compressed (``vnd.oci.image.layer.v1.tar+gzip``,
+#: ``vnd.docker.image.rootfs.diff.tar.gzip``, ``...nondistributable.v1.tar+zstd``, ``x-tar``).
+_TAR_SUBTYPE = re.compile(r"(?:^|[-.+])tar(?:[.+](?:gzip|gz|zstd|zst))?$")
+_ARTIFACT_HINT = ("the reference names an artifact stored beside images (a signature, an SBOM, an attestation, "
+                  "a Helm chart...); name the image itself (its tag or digest; `ocilens platforms REF` lists what "
+                  "an index offers)")
+
+
+def _bare_type(media_type: str) -> str:
+    """A media type without parameters, lowercased (media types compare case-insensitively)."""
+    return media_type.split(";", 1)[0].strip().lower()
+
+
+def is_layer_type(media_type: str) -> bool:
+    """True for a filesystem layer's media type (a tar, maybe compressed), or for none given (the bytes decide)."""
+    subtype = _bare_type(media_type).rpartition("/")[2]
+    return not subtype or bool(_TAR_SUBTYPE.search(subtype))
+
+
+def is_image_entry(desc: Descriptor) -> bool:
+    """True for an index entry that may be an image: a manifest or index, not an artifact beside images
+    (``artifactType``, buildkit's attestations: ``vnd.docker.reference.type``, platform ``unknown/unknown``)."""
+    return ((desc.media_type in MANIFEST_TYPES + INDEX_TYPES or not desc.media_type)
+            and desc.artifact_type is None
+            and "vnd.docker.reference.type" not in desc.annotations
+            and not (desc.platform is not None and desc.platform.os == "unknown"))
+
+
+def _artifact_reason(manifest: ImageManifest) -> str | None:
+    """Why a manifest packages an artifact and not a container image (image-spec ``manifest.md``, "Guidelines
+    for Artifact Usage"); None for an image."""
+    artifact_type = manifest.json.get("artifactType")
+    if artifact_type not in (None, "") and _bare_type(str(artifact_type)) not in IMAGE_CONFIG_TYPES:
+        return f"an OCI artifact of type {artifact_type!r}, not a container image"
+    config_type = _bare_type(manifest.config.media_type)
+    if config_type and config_type not in IMAGE_CONFIG_TYPES:  # the empty config included: artifacts only
+        return f"an OCI artifact of type {manifest.config.media_type!r} (its config media type), not a container image"
+    for i, layer in enumerate(manifest.layers):
+        if not is_layer_type(layer.media_type):  # an image config over blobs that are not tars: cosign, attestations
+            return (f"not a container image: layer {i} ({layer.digest}) has media type {layer.media_type!r}, "
+                    "not a filesystem layer (a tar)")
+    return None
+
+
+def require_image(manifest: ImageManifest, *, what: str, reference: str | None = None) -> ImageManifest:
+    """The manifest, if it is a container image's; an artifact is ``UnsupportedImage`` naming its type, before
+    its blobs would be read as layers."""
+    reason = _artifact_reason(manifest)
+    if reason is not None:
+        raise UnsupportedImage(f"{what} is {reason}; ocilens reads container images", reference=reference,
+                               hint=_ARTIFACT_HINT)
+    return manifest
 
 
 def select_manifest(entries: Sequence[Descriptor], platform: Platform | None, *, what: str,
                     reference: str | None = None) -> Descriptor:
     """Choose one entry of an index: the one for ``platform``, or the only image there is.
 
-    Attestation manifests (``unknown/unknown``, buildkit's ``vnd.docker.reference.type``) are never chosen.
+    Artifacts (``is_image_entry``: attestations, signatures) are never chosen. With no platform given and
+    several images, this machine's platform is the one asked for, as a runtime here would pull it.
     """
-    defaulted = platform is None and len(entries) > 1
+    images = [e for e in entries if is_image_entry(e)]
+    defaulted = platform is None and len(images) > 1
     if defaulted:
-        platform = host_platform()  # what a runtime on this machine would pull
-    images = [e for e in entries
-              if "vnd.docker.reference.type" not in e.annotations
-              and not (e.platform and e.platform.os == "unknown")]
+        platform = host_platform()
     if platform is not None:
         # the exact platform first; else another arm64 variant for plain arm64 (arm64/v9 asked for by name is
         # that variant only)
@@ -180,8 +258,8 @@ def select_manifest(entries: Sequence[Descriptor], platform: Platform | None, *,
                             reference=reference, hint="pass platform= (CLI: --platform) with one of those")
     if len(images) == 1:
         return images[0]
-    if not images:
-        raise ImageNotFound(f"{what} lists no image manifests", reference=reference)
-    offered = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "several images"
-    raise ImageNotFound(f"{what} holds several images ({offered})", reference=reference,
-                        hint="pass platform= (CLI: --platform) or name a tag")
+    n = len(entries)
+    what_they_are = "its one entry is not an image" if n == 1 else f"its {n} entries are not images"
+    besides = f"; {what_they_are} (attestations, signatures, other artifacts)" if n else ""
+    raise ImageNotFound(f"{what} lists no image manifests{besides}", reference=reference,
+                        hint="the index holds no container image; name an image (a tag or digest) instead")

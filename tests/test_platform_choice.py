@@ -78,3 +78,20 @@ def test_a_config_without_a_variant_is_not_another_variant(tmp_path: Path) -> No
     assert img.platform.architecture == "arm"
     with pytest.raises(ImageNotFound):
         ocilens.load(f"oci:{layout}:t", platform="linux/arm64", cache=False, progress=False)
+
+
+def test_artifacts_never_chosen_and_no_default_among_one_image() -> None:
+    """An entry with ``artifactType`` or an attestation is never chosen, even on the platform asked for or listed
+    first; beside one image they do not make this machine's platform the default (that image is the only one)."""
+    host = ocilens.platform.host_platform()
+    foreign = "linux/s390x" if host.architecture != "s390x" else "linux/riscv64"
+    sbom = Descriptor(OCI_MANIFEST, "sha256:" + "6" * 64, 100, Platform.parse(foreign),
+                      artifact_type="application/spdx+json")
+    attestation = Descriptor(OCI_MANIFEST, "sha256:" + "7" * 64, 100, Platform("unknown", "unknown"),
+                             {"vnd.docker.reference.type": "attestation-manifest"})
+    image = _entry(8, foreign)
+    for entries in ([sbom, attestation, image], [attestation, image], [image]):
+        assert select_manifest(entries, None, what="index") is image
+        assert select_manifest(entries, Platform.parse(foreign), what="index") is image
+    with pytest.raises(ImageNotFound, match="lists no image manifests; its 2 entries are not images"):
+        select_manifest([sbom, attestation], None, what="index")

@@ -24,7 +24,7 @@ from ocilens.errors import (AuthenticationError, DigestMismatch, ImageNotFound, 
                             RegistryUnavailable)
 from ocilens.manifest import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
 from ocilens.platform import Platform, host_platform
-from ocilens.sources.registry import RegistrySource, platforms
+from ocilens.sources.registry import RegistrySource
 
 try:
     from . import registry_server as rs
@@ -194,7 +194,7 @@ def test_zstd_layers(anon: Registry, images: Images) -> None:
 
 def test_index_platforms(anon: Registry, images: Images) -> None:
     ref = f"{anon.host}/team/multi:1"
-    assert platforms(ref) == [Platform("linux", "amd64"), Platform("linux", "arm64")]
+    assert ocilens.platforms(ref) == [Platform("linux", "amd64"), Platform("linux", "arm64")]
     with RegistrySource(ref) as src:
         arm = src.resolve("linux/arm64")
         assert [x.digest for x in arm.layers] == [x["digest"] for x in layout_manifest(images.layout, "arm")["layers"]]

@@ -9,11 +9,11 @@ from typing import Any, BinaryIO
 
 from ..digest import VerifiedReader, digest_bytes, verify_bytes
 from ..errors import ImageNotFound, InvalidReference, SourceError, UnsupportedImage
+from ..index import walk_index
 from ..manifest import (DOCKER_CONFIG, DOCKER_LAYER_TAR, MANIFEST_TYPES, Descriptor, ImageManifest,
-                        index_entries, json_type, parse_json)
+                        index_entries, json_type, media_type_of, parse_json)
 from ..platform import Platform
 from .base import Source
-from .layout import _check_size
 from .storage import open_storage
 
 __all__ = ["DockerArchiveSource"]
@@ -176,26 +176,36 @@ class DockerArchiveSource(Source):
             return None, None, ""
         try:
             index = parse_json(self.storage.read("index.json"), "index.json")
-            stack = index_entries(index, where=f"{self.reference}: index.json", reference=self.reference)
-            while stack:
-                d = stack.pop()
-                m = _BLOB_NAME.search(f"blobs/{d.digest.replace(':', '/')}")
-                if not m or not self.storage.exists(f"blobs/sha256/{m.group(2)}"):
+            entries = index_entries(index, where=f"{self.reference}: index.json", reference=self.reference)
+            for d in walk_index(self._index_blob, entries, what=self.reference, reference=self.reference, depth=0):
+                if d.media_type not in MANIFEST_TYPES or not self._has_blob(d):
                     continue
-                raw = verify_bytes(self.storage.read(f"blobs/sha256/{m.group(2)}"), d.digest, d.size)
+                raw = self._index_blob(d)
                 obj = parse_json(raw, "manifest")
-                if not isinstance(obj, dict):
-                    continue
-                if (obj.get("mediaType") or d.media_type) in MANIFEST_TYPES:
-                    config = obj.get("config")
-                    if isinstance(config, dict) and config.get("digest") == config_digest:
-                        return raw, d.digest, obj.get("mediaType") or d.media_type
-                else:
-                    stack.extend(index_entries(obj, where=f"{self.reference}: index {d.digest}",
-                                               reference=self.reference))
+                config = obj.get("config") if isinstance(obj, dict) else None
+                if isinstance(config, dict) and config.get("digest") == config_digest:
+                    return raw, d.digest, media_type_of(obj, d.media_type)
         except (SourceError, UnsupportedImage):
             return None, None, ""
         return None, None, ""
+
+    @staticmethod
+    def _blob_member(desc: Descriptor) -> str | None:
+        """The archive member of a ``sha256`` blob (``blobs/sha256/<hex>``); None for another digest."""
+        m = _BLOB_NAME.search(f"blobs/{desc.digest.replace(':', '/')}")
+        return f"blobs/sha256/{m.group(2)}" if m else None
+
+    def _has_blob(self, desc: Descriptor) -> bool:
+        """True when the archive holds the blob (a manifest whose blob is missing is skipped, not an error)."""
+        member = self._blob_member(desc)
+        return member is not None and self.storage.exists(member)
+
+    def _index_blob(self, desc: Descriptor) -> bytes:
+        """A manifest or index of index.json's tree, verified (what the index walk fetches)."""
+        member = self._blob_member(desc)
+        if member is None or not self.storage.exists(member):
+            raise self.storage.missing(member or desc.digest, f"blob {desc.digest}")
+        return verify_bytes(self.storage.read(member), desc.digest, desc.size)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         path = self._paths.get(desc.digest)
@@ -208,7 +218,7 @@ class DockerArchiveSource(Source):
         path = self._paths.get(desc.digest)
         if path is None:
             raise ImageNotFound(f"{self.reference}: no blob {desc.digest} in the archive", reference=self.reference)
-        _check_size(self.reference, desc, self.storage.size(path), path)
+        desc.check_size(self.storage.size(path), where=path, reference=self.reference)
 
     def platforms(self) -> list[Platform]:
         return []

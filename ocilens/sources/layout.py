@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from ..digest import VerifiedReader, parse_digest, verify_bytes
-from ..errors import ImageNotFound, SizeMismatch, SourceError, UnsupportedImage
-from ..manifest import (INDEX_TYPES, MANIFEST_TYPES, REF_NAME, Descriptor, ImageManifest, index_entries,
-                        media_type_of, parse_json, parse_manifest, select_manifest)
+from ..errors import ImageNotFound, SourceError, UnsupportedImage
+from ..index import Top, find_descriptor, list_platforms, resolve_manifest
+from ..manifest import MANIFEST_TYPES, REF_NAME, Descriptor, ImageManifest, index_entries, is_image_entry, parse_json
 from ..platform import Platform
 from .base import Source
 from .storage import Storage, open_storage
@@ -30,7 +30,8 @@ class StorageBlobs(Source):
         return VerifiedReader(raw, desc.digest, desc.size, what=f"{self.reference}: blob")  # type: ignore[return-value]
 
     def check_blob(self, desc: Descriptor) -> None:
-        _check_size(self.reference, desc, self.storage.size(blob_path(desc.digest)), blob_path(desc.digest))
+        path = blob_path(desc.digest)
+        desc.check_size(self.storage.size(path), where=path, reference=self.reference)
 
     def read_blob(self, desc: Descriptor) -> bytes:
         data = self.storage.read(blob_path(desc.digest))
@@ -38,14 +39,6 @@ class StorageBlobs(Source):
 
     def close(self) -> None:
         self.storage.close()
-
-
-def _check_size(reference: str, desc: Descriptor, size: int, where: str) -> None:
-    """A blob on disk whose size is not its descriptor's: the ``SizeMismatch`` reading it would end in."""
-    if size != desc.size:
-        raise SizeMismatch(f"{reference}: {where} is {size:,} bytes, but {desc.digest} is {desc.size:,}",
-                           reference=reference, digest=desc.digest, expected=desc.size, actual=size,
-                           hint="the blob was truncated or replaced; copy the image again")
 
 
 class LayoutSource(StorageBlobs):
@@ -91,14 +84,17 @@ class LayoutSource(StorageBlobs):
         return [d.annotations[REF_NAME] for d in self._top_entries() if REF_NAME in d.annotations]
 
     def _pick_top(self) -> Descriptor | list[Descriptor]:
+        """The entry the selector names (a tag, ``@digest``), or the entries it leaves to choose from."""
         entries = self._top_entries()
         sel = self.selector
         if sel is None:
             return entries
         if sel.startswith("@"):
-            found = self._find_digest(entries, sel[1:])
+            found = find_descriptor(self.read_blob, entries, sel[1:], what=self.reference, reference=self.reference)
             if found is None:
-                raise ImageNotFound(f"{self.reference}: no manifest {sel[1:]} in the layout", reference=self.reference)
+                raise ImageNotFound(f"{self.reference}: no manifest {sel[1:]} in the layout", reference=self.reference,
+                                    hint="the layout's index.json lists its images' digests; or name a tag: "
+                                         f"{self.transport}:{self.path}:TAG")
             return found
         exact = [d for d in entries if d.annotations.get(REF_NAME) == sel]
         if not exact:  # a full reference in the annotation: match its tag
@@ -110,71 +106,35 @@ class LayoutSource(StorageBlobs):
                                 reference=self.reference, hint=self._tag_hint())
         return exact if len(exact) > 1 else exact[0]
 
-    def _find_digest(self, entries: list[Descriptor], digest: str, depth: int = 0) -> Descriptor | None:
-        for d in entries:
-            if d.digest == digest:
-                return d
-            if d.media_type in INDEX_TYPES and depth < 8:
-                found = self._find_digest(self._index_entries(d), digest, depth + 1)
-                if found is not None:
-                    return found
-        return None
+    def _top(self) -> Top:
+        """What to resolve: the entry picked, or index.json's images when they are one multi-platform set."""
+        top = self._pick_top()
+        if not isinstance(top, list):
+            return top
+        candidates = [d for d in top if is_image_entry(d)]
+        if not candidates:
+            raise ImageNotFound(f"{self.reference}: index.json of {self.path} lists no images",
+                                reference=self.reference,
+                                hint="the layout is empty or holds only artifacts; copy an image into it")
+        if len(candidates) == 1:
+            return candidates[0]
+        if all(d.media_type in MANIFEST_TYPES and d.platform for d in candidates) and \
+                len({d.platform for d in candidates}) == len(candidates):
+            return candidates  # one image per platform: index.json serves as a multi-platform index
+        raise ImageNotFound(f"{self.reference}: the layout holds {len(candidates)} images "
+                            f"({self._labels(candidates)})", reference=self.reference,
+                            hint=f"name one: {self.transport}:{self.path}:TAG, or {self.transport}:{self.path}@DIGEST "
+                                 "for one without a tag of its own")
 
-    def _index_entries(self, desc: Descriptor) -> list[Descriptor]:
-        raw = self.read_blob(desc)
-        what = f"{self.reference}: index {desc.digest}"
-        return index_entries(parse_json(raw, what), where=what, reference=self.reference)
-
-    def _descend(self, desc: Descriptor, platform: Platform | None, depth: int = 0) -> Descriptor:
-        """From an index entry down to an image manifest (nested indexes resolved by platform)."""
-        if desc.media_type in MANIFEST_TYPES:
-            return desc
-        if desc.media_type in INDEX_TYPES or depth == 0 and not desc.media_type:
-            if depth > 8:
-                raise UnsupportedImage(f"{self.reference}: indexes nested too deep", reference=self.reference)
-            raw = self.read_blob(desc)
-            what = f"{self.reference}: {desc.digest}"
-            obj = parse_json(raw, what)
-            if isinstance(obj, dict) and media_type_of(obj, desc.media_type) in MANIFEST_TYPES:
-                return Descriptor(media_type_of(obj), desc.digest, desc.size, desc.platform, desc.annotations)
-            entries = index_entries(obj, where=what, reference=self.reference)
-            chosen = select_manifest(entries, platform, what=f"{self.reference} (index {desc.digest})",
-                                     reference=self.reference)
-            return self._descend(chosen, platform, depth + 1)
-        raise UnsupportedImage(f"{self.reference}: {desc.digest} has media type {desc.media_type!r}, "
-                               "neither an image manifest nor an index", reference=self.reference)
+    @staticmethod
+    def _labels(candidates: list[Descriptor]) -> str:
+        """Each candidate by its tag, or by its digest when it has none (or shares it): as many as there are."""
+        tags = [d.annotations.get(REF_NAME) for d in candidates]
+        return ", ".join(t if t and tags.count(t) == 1 else d.digest for t, d in zip(tags, candidates))
 
     def resolve(self, platform: Platform | None = None) -> ImageManifest:
-        top = self._pick_top()
-        if isinstance(top, list):
-            candidates = [d for d in top if d.media_type in MANIFEST_TYPES + INDEX_TYPES or not d.media_type]
-            if not candidates:
-                raise ImageNotFound(f"{self.reference}: index.json of {self.path} lists no images",
-                                    reference=self.reference,
-                                    hint="the layout is empty or holds only artifacts; copy an image into it")
-            if len(candidates) == 1:
-                top = candidates[0]
-            else:
-                flat = [d for d in candidates if d.media_type in MANIFEST_TYPES]
-                if flat and len(flat) == len(candidates) and (platform is not None or
-                                                              len({d.platform for d in flat}) == len(flat)):
-                    top = select_manifest(flat, platform, what=self.reference, reference=self.reference)
-                else:
-                    tags = ", ".join(self.tags()) or "untagged"
-                    raise ImageNotFound(f"{self.reference}: the layout holds {len(candidates)} images ({tags})",
-                                        reference=self.reference,
-                                        hint=f"name one: {self.transport}:{self.path}:TAG")
-        desc = self._descend(top, platform)
-        raw = self.read_blob(desc)
-        return parse_manifest(raw, desc.digest, what=f"{self.reference}: manifest {desc.digest}")
+        return resolve_manifest(self.read_blob, self._top(), platform, what=self.reference,
+                                reference=self.reference)
 
     def platforms(self) -> list[Platform]:
-        top = self._pick_top()
-        entries = top if isinstance(top, list) else [top]
-        out: list[Platform] = []
-        for d in entries:
-            if d.media_type in INDEX_TYPES:
-                out.extend(e.platform for e in self._index_entries(d) if e.platform)
-            elif d.platform:
-                out.append(d.platform)
-        return sorted(set(out), key=str)
+        return list_platforms(self.read_blob, self._pick_top(), what=self.reference, reference=self.reference)

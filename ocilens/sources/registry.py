@@ -20,18 +20,10 @@ import httpx
 from ..cache import AtomicBlobWriter, BlobStore
 from ..cache_cli import touch
 from ..digest import VerifiedReader
-from ..errors import IntegrityError, RegistryError, UnsupportedImage
-from ..manifest import (
-    INDEX_TYPES,
-    Descriptor,
-    ImageManifest,
-    index_entries,
-    media_type_of,
-    parse_json,
-    parse_manifest,
-    select_manifest,
-)
-from ..platform import Platform, host_platform
+from ..errors import IntegrityError, RegistryError
+from ..index import list_platforms, resolve_manifest
+from ..manifest import INDEX_TYPES, MANIFEST_TYPES, Descriptor, ImageManifest, index_entries, media_type_of, parse_json
+from ..platform import Platform
 from ..reference import Reference, ambiguity_hint, parse_reference
 from ..registry.client import RegistryClient, is_digest
 from ..registry.responses import add_hint
@@ -39,7 +31,7 @@ from ..registry.retry import RetryPolicy
 from ..registry.session import CredentialsArg
 from .base import Source
 
-__all__ = ["RegistrySource", "platforms", "TRANSPORT_PREFIX"]
+__all__ = ["RegistrySource", "TRANSPORT_PREFIX"]
 
 TRANSPORT_PREFIX = "docker://"
 ProgressFn = Callable[..., None]
@@ -211,27 +203,23 @@ class RegistrySource(Source):
             self._top = self._manifest(self.ref.pinned)
         return self._top
 
-    @staticmethod
-    def _kind(raw: bytes, media_type: str, what: str) -> tuple[Mapping[str, Any], str]:
-        obj = parse_json(raw, what)
-        if not isinstance(obj, dict):
-            raise UnsupportedImage(f"{what} is not a JSON object")
-        return obj, media_type_of(obj, media_type)
+    def _top_descriptor(self) -> Descriptor:
+        """The descriptor of what the reference names; its media type only when the registry gave a known one (the
+        document's own ``mediaType`` decides otherwise)."""
+        raw, media_type, digest = self._top_manifest()
+        known = media_type if media_type in MANIFEST_TYPES + INDEX_TYPES else ""
+        return Descriptor(known, digest, len(raw))
 
-    @staticmethod
-    def _images(entries: Iterable[Descriptor]) -> list[Descriptor]:
-        """Index entries that are images (not attestations or other artifacts)."""
-        return [e for e in entries if "vnd.docker.reference.type" not in e.annotations
-                and not (e.platform and e.platform.os == "unknown")]
+    def _fetch(self, desc: Descriptor) -> bytes:
+        """A manifest or index by descriptor, verified: the top one as fetched, others from the cache or registry."""
+        raw, _, digest = self._top_manifest()
+        if desc.digest == digest:
+            return raw
+        return self._manifest(desc.digest, size=desc.size)[0]
 
     def _entries(self, obj: Mapping[str, Any], what: str) -> list[Descriptor]:
+        """The descriptors of an index document, as every source reads them (``index_entries``)."""
         return index_entries(obj, where=what, reference=str(self.ref))
-
-    def _choose(self, entries: list[Descriptor], platform: Platform | None, what: str) -> Descriptor:
-        """The index entry for ``platform``; with none given, the only image, else the host's platform."""
-        if platform is None and len(self._images(entries)) > 1:
-            platform = host_platform()
-        return select_manifest(entries, platform, what=what, reference=str(self.ref))
 
     # --- Source --------------------------------------------------------------------------------------
 
@@ -239,41 +227,16 @@ class RegistrySource(Source):
         """The image manifest for this reference (an index is resolved by ``platform``), verified."""
         plat = Platform.parse(platform, reference=str(self.ref)) if platform is not None else None
         with self._explained():
-            return self._resolve(plat)
-
-    def _resolve(self, plat: Platform | None) -> ImageManifest:
-        """``resolve`` with the platform parsed."""
-        raw, media_type, digest = self._top_manifest()
-        what = f"manifest of {self.ref}"
-        obj, kind = self._kind(raw, media_type, what)
-        if kind in INDEX_TYPES:
-            chosen = self._choose(self._entries(obj, what), plat, f"index of {self.ref}")
-            raw, media_type, digest = self._manifest(chosen.digest, size=chosen.size)
-            what = f"manifest {chosen.digest} of {self.ref}"
-            _, kind = self._kind(raw, media_type or chosen.media_type, what)
-            if kind in INDEX_TYPES:
-                raise UnsupportedImage(f"{what} is an index inside an index, which ocilens does not follow",
-                                       reference=str(self.ref))
-        manifest = parse_manifest(raw, digest, what=what)
-        self.digest = digest
+            manifest = resolve_manifest(self._fetch, self._top_descriptor(), plat, what=str(self.ref),
+                                        reference=str(self.ref))
+        self.digest = manifest.digest
         return manifest
 
     def platforms(self) -> list[Platform]:
-        """The platforms an index offers, or the single image's platform (from its config)."""
+        """The platforms an index offers (nested indexes followed), or the single image's (from its config)."""
         with self._explained():
-            return self._platforms()
-
-    def _platforms(self) -> list[Platform]:
-        """``platforms`` without the ambiguity hint."""
-        raw, media_type, _ = self._top_manifest()
-        what = f"manifest of {self.ref}"
-        obj, kind = self._kind(raw, media_type, what)
-        if kind in INDEX_TYPES:
-            return [e.platform for e in self._images(self._entries(obj, what)) if e.platform is not None]
-        manifest = parse_manifest(raw, None, what=what)
-        config = parse_json(self.read_blob(manifest.config), f"config of {self.ref}")
-        plat = Platform.from_json(config) if isinstance(config, dict) else None
-        return [plat] if plat is not None else []
+            return list_platforms(self._fetch, self._top_descriptor(), what=str(self.ref), reference=str(self.ref),
+                                  read_config=self.read_blob)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         """The blob, verified as it is read: from the cache if there, else streamed and cached once verified."""
@@ -323,8 +286,3 @@ class RegistrySource(Source):
         if client is not None:
             client.close()
 
-
-def platforms(reference: str, **kw: Any) -> list[Platform]:
-    """The platforms a registry reference offers (``RegistrySource`` keyword arguments accepted)."""
-    with RegistrySource(reference, **kw) as src:
-        return src.platforms()
