@@ -1,7 +1,7 @@
 """The bloat audit: shipped, visible and wasted bytes, the cause of every wasted file version, and the
 savings still visible (duplicate content, well-known junk). dive's numbers ride along for comparison.
 
-Definitions (DESIGN.md): *shipped* is every regular file version in every layer (a hardlink ships no
+Definitions (docs/layer-rules.md "Waste"): *shipped* is every regular file version in every layer (a hardlink ships no
 bytes); *visible* is the final tree's regular files, each inode once; *wasted* = shipped - visible, each
 lost version attributed to the layer that shipped it, with the cause and the layer that made it waste.
 """

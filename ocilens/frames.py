@@ -53,7 +53,7 @@ def _implicit(nodes: Sequence[Node]) -> np.ndarray:
 
 
 def events_frame(asm: Assembly) -> pd.DataFrame:
-    """One row per path per layer that touched it (columns as in DESIGN.md, plus ``implicit``).
+    """One row per path per layer that touched it (columns: docs/architecture.md "The tables").
 
     Columns are built one at a time from the event tuples and the nodes they hold, so only one temporary
     list of a million values is alive at once.

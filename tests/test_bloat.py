@@ -1,8 +1,8 @@
 """The bloat audit (issue 4, part 1): shipped, visible and wasted bytes, efficiency, the cause of every
 wasted file version, per-layer waste, duplicates and junk.
 
-Every expected number is computed here from what the test wrote into the image (DESIGN.md "Waste,
-defined"), never read back from ocilens. Images come from umoci (realistic layers: umoci decides what goes in
+Every expected number is computed here from what the test wrote into the image (docs/layer-rules.md
+"Waste"), never read back from ocilens. Images come from umoci (realistic layers: umoci decides what goes in
 each tar) and, where exact tar content matters (hardlinks across layers, opaque markers), from tars written
 entry by entry.
 """
@@ -141,7 +141,7 @@ def build_bloat_image(tmp_path: Path) -> Path:
                               Op.write("/usr/bin/pkg", PKG_BIN)]),
         Layer(CREATED_BY[5], [Op.remove("/app/x.py")]),
     ], tag="t")
-    # The opaque marker stands after a new child in tar order: it still applies first (OCI-NOTES).
+    # The opaque marker follows a new child in tar order, yet applies first (docs/layer-rules.md "Opaque directories").
     add_raw_layer(layout, "t", tar_layer([
         Entry.dir("usr/bin"), Entry.file("usr/bin/keep", KEEP_BIN), Entry.opaque("usr/bin"),
         Entry.file("usr/bin/new", NEW_BIN),
@@ -186,7 +186,7 @@ def test_every_wasted_version_has_its_cause(bloat_image: ocilens.Image) -> None:
             continue
         row = by_path_layer[(v.path, v.layer)]
         assert row.digest == sha(v.content)
-        # DESIGN: each cause points at the instruction of the layer that made the version waste
+        # docs/layer-rules.md "Waste": each cause points at the instruction of the layer that made the version waste
         assert row.by_created_by == CREATED_BY[v.fate[1]]
         assert row.created_by == CREATED_BY[v.layer]
 
@@ -341,7 +341,7 @@ def test_file_replaced_by_directory_and_parent_replaced_by_file(tmp_path: Path) 
 
 
 def test_same_layer_removal_is_not_waste_of_that_layer(tmp_path: Path) -> None:
-    """A whiteout never removes an entry of its own layer (OCI-NOTES): the new file stays visible."""
+    """A whiteout never removes an entry of its own layer (docs/layer-rules.md "Whiteouts"): the new file stays."""
     v1, v2 = blob(90, "v1"), blob(91, "v2")
     img = load_tars(tmp_path, [Entry.file("x", v1)], [Entry.file("x", v2), Entry.whiteout("x")])
     b = img.bloat()

@@ -1,5 +1,5 @@
 """dive's numbers (issue 4, part 2): efficiency, wasted bytes and user wasted percent exactly as dive 0.13
-computes them (OCI-NOTES.md "How dive computes its numbers", wagoodman/dive ``filetree/efficiency.go``,
+computes them (docs/layer-rules.md "dive's numbers", wagoodman/dive ``filetree/efficiency.go``,
 ``image/docker/image_archive.go``, ``image/analysis.go``).
 
 Two truths: (a) the real ``dive`` binary on the same images exported with skopeo as docker-archive, and

@@ -2,8 +2,8 @@
 analyse or bad configuration), thresholds from the command line and from dive's ``.dive-ci``, human sizes,
 the ``--json`` document (schema ``ocilens.check/v1``), and ``--numbers dive|ocilens``.
 
-The small images' numbers are worked out here from their construction (dive's rules: OCI-NOTES.md; ours:
-DESIGN.md), and the exit codes are also compared with the real ``dive`` in CI mode on the same images.
+The small images' numbers are worked out here from their construction (docs/layer-rules.md "dive's
+numbers" and "Waste"), and the exit codes are also compared with the real ``dive`` in CI mode on the same images.
 """
 
 from __future__ import annotations

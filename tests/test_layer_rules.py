@@ -1,7 +1,7 @@
 """The OCI layer rules on hostile and edge-case layers written byte by byte with ``tarfile``.
 
 Each test builds its layers from ``Entry`` lists, so the expected events and final tree follow from the
-construction and the rules (OCI-NOTES.md, ``ocilens/assemble.py``); where umoci accepts the layers too
+construction and the rules (docs/layer-rules.md, ``ocilens/assemble.py``); where umoci accepts the layers too
 (``umoci raw add-layer`` on an empty umoci image), the final tree is also compared with ``umoci unpack``.
 """
 
@@ -471,7 +471,7 @@ def test_hardlink_to_a_lower_layer_file(tmp_path: Path) -> None:
 
 
 def test_hardlink_counts_content_once_in_layer_bytes(tmp_path: Path) -> None:
-    """Hardlinks share content: a layer's file bytes count it once (OCI-NOTES: count their bytes once)."""
+    """Hardlinks share content: a layer's file bytes count it once (docs/layer-rules.md "Hardlinks")."""
     content = b"x" * 1000
     img = load(tmp_path, [Entry.file("a", content), Entry.hardlink("b", "a"), Entry.hardlink("c", "a")])
     layer = img.layers.iloc[0]
@@ -501,7 +501,7 @@ def test_events_and_files_dtypes(tmp_path: Path) -> None:
                        "layer": "Int16"}.items():
         assert str(fl[col].dtype) == dtype, col
     assert isinstance(fl["type"].dtype, pd.CategoricalDtype)
-    # every column DESIGN.md names is there
+    # every column docs/architecture.md "The tables" names is there
     assert {"layer", "path", "event", "type", "size", "mode", "uid", "gid", "mtime", "linkname", "digest",
             "prev_layer", "prev_size", "content_changed", "cause"} <= set(ev.columns)
     assert {"path", "type", "size", "mode", "uid", "gid", "mtime", "linkname", "digest", "layer"} <= set(fl.columns)
