@@ -4,6 +4,8 @@
 PYTHON ?= python3
 OCILENS ?= $(PYTHON) -m ocilens
 DEB_PACKAGES := umoci skopeo docker-registry zstd pigz apache2-utils chromium debootstrap rpm
+# the Docker and Podman engines the tests start themselves, without what Debian recommends beside them
+ENGINE_PACKAGES := docker.io podman
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian's own python3 refuses `pip install` outside a venv (PEP 668); this install is venv-less on
 # purpose. No effect on a Python that is not externally managed (pyenv, conda, python.org builds).
@@ -29,7 +31,13 @@ debian-deps:
 	for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	$(PYTHON) -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	engines=""; \
+	for p in $(ENGINE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || engines="$$engines $$p"; done; \
+	if [ -n "$$missing$$engines" ]; then \
+		echo "installing Debian packages:$$missing$$engines"; \
+		$(SUDO) apt-get update; \
+	else echo "Debian packages present: $(DEB_PACKAGES) $(ENGINE_PACKAGES)"; fi; \
 	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
-	else echo "Debian packages present: $(DEB_PACKAGES)"; fi
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing || exit 1; fi; \
+	if [ -n "$$engines" ]; then \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$engines || exit 1; fi

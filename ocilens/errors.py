@@ -9,7 +9,14 @@ Context travels as keyword-only attributes, so callers can act on it without par
     ├── SourceError                the image cannot be found where the reference points
     │   ├── SourceNotFound         no such file, directory or archive member
     │   ├── ImageNotFound          no such tag, digest or platform in the source
-    │   └── UnsupportedImage       a manifest or media type ocilens does not read
+    │   ├── UnsupportedImage       a manifest or media type ocilens does not read
+    │   └── EngineError            a local Docker or Podman engine (names its endpoint) cannot serve the image
+    │       ├── EngineEndpointError      the endpoint cannot be used as configured (ssh://, a missing context)
+    │       ├── EngineNotRunning         no socket, or nothing accepts connections on it
+    │       ├── EnginePermissionDenied   the socket exists, but this user may not connect to it
+    │       ├── EngineImageNotFound      the engine has no such image (also an ImageNotFound)
+    │       ├── EngineExportInterrupted  the export stream broke off before its end (the engine died)
+    │       └── EngineAPIError           any other refusal, with the engine's own message
     ├── RegistryError              an HTTP registry said no
     │   ├── AuthenticationError    401/403: credentials missing, wrong or insufficient
     │   ├── RegistryNotFound       404 (or Docker Hub's 401 for a missing repository)
@@ -35,6 +42,13 @@ __all__ = [
     "SourceNotFound",
     "ImageNotFound",
     "UnsupportedImage",
+    "EngineError",
+    "EngineEndpointError",
+    "EngineNotRunning",
+    "EnginePermissionDenied",
+    "EngineImageNotFound",
+    "EngineExportInterrupted",
+    "EngineAPIError",
     "RegistryError",
     "AuthenticationError",
     "RegistryNotFound",
@@ -96,6 +110,56 @@ class ImageNotFound(SourceError):
 
 class UnsupportedImage(SourceError):
     """A manifest, config or media type that ocilens does not read."""
+
+
+class EngineError(SourceError):
+    """A local container engine cannot serve the image; ``engine`` is ``"docker"`` or ``"podman"`` and
+    ``endpoint`` the address asked (``unix:///run/docker.sock``), so the message can say which daemon."""
+
+    def __init__(self, message: str, *, reference: str | None = None, engine: str | None = None,
+                 endpoint: str | None = None, hint: str | None = None) -> None:
+        self.engine = engine
+        self.endpoint = endpoint
+        super().__init__(message, reference=reference, hint=hint)
+
+
+class EngineEndpointError(EngineError):
+    """The engine's endpoint cannot be used as configured: ``ssh://``, an unknown scheme, a docker context
+    that does not exist, TLS files that cannot be read."""
+
+
+class EngineNotRunning(EngineError):
+    """Nothing serves the engine's API at the endpoint: no socket file, connection refused, no answer."""
+
+
+class EnginePermissionDenied(EngineError):
+    """The engine's socket exists, but this user may not connect to it (not in its group)."""
+
+
+class EngineImageNotFound(EngineError, ImageNotFound):
+    """The engine has no image by that name, digest or ID (404 from the engine)."""
+
+
+class EngineExportInterrupted(EngineError):
+    """The export stream ended before the archive did: the engine died, closed the connection, went
+    silent, or wrote an error into the stream; ``received`` is how many bytes had arrived."""
+
+    def __init__(self, message: str, *, reference: str | None = None, engine: str | None = None,
+                 endpoint: str | None = None, received: int | None = None, hint: str | None = None) -> None:
+        self.received = received
+        super().__init__(message, reference=reference, engine=engine, endpoint=endpoint, hint=hint)
+
+
+class EngineAPIError(EngineError):
+    """The engine refused a request; ``status`` is the HTTP status and ``api_message`` the engine's own
+    ``message`` field (None when there was no answer to read, e.g. a response that broke off)."""
+
+    def __init__(self, message: str, *, reference: str | None = None, engine: str | None = None,
+                 endpoint: str | None = None, status: int | None = None, api_message: str | None = None,
+                 hint: str | None = None) -> None:
+        self.status = status
+        self.api_message = api_message
+        super().__init__(message, reference=reference, engine=engine, endpoint=endpoint, hint=hint)
 
 
 class RegistryError(OcilensError):

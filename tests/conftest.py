@@ -1,13 +1,17 @@
-"""Shared fixtures: an isolated cache for the whole session, and the bundled sample image."""
+"""Shared fixtures: an isolated cache for the whole session, the bundled sample image, and a short
+directory for Unix sockets."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["engines"]  # docker_engine, podman_engine, docker_image, ... (tests/engines.py)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,3 +27,16 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def sample_layout() -> Path:
     """The bundled sample OCI layout (``oci:<this>:sample``), built by ``scripts/build_sample.py``."""
     return REPO / "ocilens" / "_sample"
+
+
+@pytest.fixture(scope="session")
+def socket_dir() -> Iterator[Path]:
+    """A directory with a short path (``/tmp/ocl-XXXXXXXX``), for programs that put Unix sockets under
+    ``$TMPDIR`` (Chromium's ``SingletonSocket``): a socket path may not exceed 107 bytes, so it must not
+    depend on where the test's temporary directory is or how long its path is. Give such a program
+    ``TMPDIR=<this>``. Removed at the end of the session."""
+    path = Path(tempfile.mkdtemp(prefix="ocl-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
