@@ -1,5 +1,14 @@
 """Diffs: what one layer did to the stack below it, and how two images' final trees, layers, config and
-history differ (container-diff's file, metadata and history views, with sizes)."""
+history differ (container-diff's file, metadata and history views, with sizes).
+
+``size`` and ``prev_size`` are the sizes of the two versions of a path, as ``events`` and ``files`` report
+them (a hardlink shows the size of the file it names). ``size_delta`` counts content bytes, as the bloat
+audit counts *visible* bytes, each inode once: a hardlink adds no bytes (it is still listed, with its
+target in ``linkname``), and removing a name whose bytes live on under another name frees none. So the
+``size_delta`` of a diff adds up to the change in visible bytes: for two images,
+``b.bloat().visible_bytes - a.bloat().visible_bytes``; for a layer, what that layer did to the visible
+bytes of the stack below it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError
@@ -28,27 +38,91 @@ CONFIG_FIELDS = ("User", "Env", "Entrypoint", "Cmd", "WorkingDir", "Labels", "Ex
 
 
 def _compare(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
-    """Attribute-wise comparison of aligned rows (same index); hardlinks compare as files."""
-    def kind(t: pd.Series) -> pd.Series:
-        return t.astype("string").replace({"hardlink": "file"})
+    """Attribute-wise comparison of aligned rows (same index). A hardlink compares as the file it names
+    (same bytes: no content change), but becoming or ceasing to be a hardlink, or naming another file,
+    changes its ``linkname``."""
+    raw_new, raw_old = new["type"].astype("string"), old["type"].astype("string")
+    nt, ot = raw_new.replace({"hardlink": "file"}), raw_old.replace({"hardlink": "file"})
+    link_differs = (new["linkname"] != old["linkname"]).fillna(True)  # NA on one side only: differs
+    hard = ((raw_new == "hardlink") | (raw_old == "hardlink")).fillna(False)
 
     out = pd.DataFrame(index=new.index)
-    nt, ot = kind(new["type"]), kind(old["type"])
     out["type_changed"] = (nt != ot).fillna(True).astype("boolean")
     out["content_changed"] = (out["type_changed"]
                               | ((nt == "file") & (new["digest"] != old["digest"]).fillna(True))
-                              | ((nt == "symlink") & (new["linkname"] != old["linkname"]).fillna(True))
+                              | ((nt == "symlink") & link_differs)
                               ).astype("boolean")
     out["mode_changed"] = (new["mode"] != old["mode"]).fillna(True).astype("boolean")
     out["owner_changed"] = ((new["uid"] != old["uid"]) | (new["gid"] != old["gid"])).fillna(True).astype("boolean")
-    out["linkname_changed"] = ((nt == "symlink") & (new["linkname"] != old["linkname"]).fillna(True)).astype("boolean")
+    out["linkname_changed"] = (((nt == "symlink") | hard) & link_differs).fillna(False).astype("boolean")
     return out
 
 
-def _frame(rows: dict[str, Any]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    df["size_delta"] = (df["size"].fillna(0) - df["prev_size"].fillna(0)).astype("Int64")
-    return df
+def _content(size: pd.Series, type_: pd.Series) -> pd.Series:
+    """Content bytes: a hardlink's size is its target's, and it adds none of its own."""
+    return size.where((type_.astype("string") != "hardlink").fillna(True), 0).astype("Int64")
+
+
+def _delta(size: pd.Series, prev_size: pd.Series) -> pd.Series:
+    return (size.fillna(0) - prev_size.fillna(0)).astype("Int64")
+
+
+def _label(change: pd.Series, delta: pd.Series) -> pd.Series:
+    """A row whose attributes all compare equal but whose content bytes change is ``modified``, never
+    ``unchanged`` (so never dropped): a name that stops sharing an inode (a hardlinked file re-listed on
+    its own) keeps its bytes, and they are now a second copy."""
+    moved = (change == "unchanged").to_numpy(dtype=bool) & (delta.fillna(0) != 0).to_numpy(dtype=bool)
+    return change.mask(moved, "modified")
+
+
+def _layer_content_sizes(image: "Image", index: int, positions: Any, size: pd.Series,
+                         prev_size: pd.Series) -> tuple[pd.Series, pd.Series] | None:
+    """The content bytes each of layer ``index``'s rows adds and removes, when the stack up to it holds
+    hardlinks: an inode's bytes count once, on the row that makes it visible (its regular-file entry, or
+    the one name of it left when that entry is gone within the layer), and come off on the row that
+    removes its last name. A name whose inode lives on under another name, or appears under one, counts 0.
+
+    ``positions`` are the rows' numbers in ``image.events``; None when the assembly does not line up
+    with the events (then the caller counts each hardlink row as 0, which is exact unless a hardlinked
+    file's first name goes while another name stays)."""
+    asm = image.assembly
+    log = asm.events
+    if len(log) != len(image.events):
+        return None
+    nodes, kinds, rest = log.node, log.event, log.rest
+    origin, fates = asm.inode_origin.nodes, asm.fates
+    births: dict[int, int] = {}  # inode -> the row that makes it visible
+    deaths: dict[int, int] = {}  # inode -> the row that removes its last name
+    afters: list[Any] = []
+    befores: list[Any] = []
+    for k, pos in enumerate(positions):
+        node = nodes[pos]
+        extra = rest.get(pos)
+        before = extra[0] if extra else None
+        after = None if kinds[pos] == "whited_out" else node
+        afters.append(after)
+        befores.append(before)
+        if after is not None and after.inode:
+            inode = after.inode
+            first = origin[inode]
+            fate = fates.get(inode)
+            if first is not None and first.layer == index and (fate is None or fate[0] != index):
+                if inode not in births or after is first:
+                    births[inode] = k
+        if before is not None and before.inode:
+            inode = before.inode
+            fate = fates.get(inode)
+            if fate is not None and fate[0] == index:
+                if inode not in deaths or before is origin[inode]:
+                    deaths[inode] = k
+    new_size = size.copy()
+    new_prev = prev_size.copy()
+    for k, (after, before) in enumerate(zip(afters, befores)):
+        if after is not None and after.inode:
+            new_size.iat[k] = after.size if births.get(after.inode) == k else 0
+        if before is not None and before.inode:
+            new_prev.iat[k] = before.size if deaths.get(before.inode) == k else 0
+    return new_size, new_prev
 
 
 def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -> pd.DataFrame:
@@ -60,7 +134,9 @@ def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -
                             reference=image.reference)
     index %= n
     ev = image.events
-    mine = ev[ev["layer"] == index].reset_index(drop=True)
+    here = (ev["layer"] == index).to_numpy(dtype=bool, na_value=False)
+    positions = np.flatnonzero(here)  # the rows' numbers in the events (and in the assembly's event log)
+    mine = ev[here].reset_index(drop=True)
     versions = ev[ev["event"] != "whited_out"].set_index(["layer", "path"])
     keys = list(zip(mine["prev_layer"].fillna(-1).astype(int), mine["path"]))
     prev = versions.reindex(pd.MultiIndex.from_tuples(keys, names=["layer", "path"]) if keys else
@@ -75,7 +151,7 @@ def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -
     change[changed] = "modified"
     change[is_added] = "added"
     change[is_removed] = "removed"
-    df = _frame({
+    df = pd.DataFrame({
         "path": mine["path"],
         "change": pd.Categorical(change, dtype=_CHANGE_DTYPE),
         "type": mine["type"].where(~is_removed),
@@ -92,7 +168,15 @@ def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -
     # A removed row's own columns describe the removed version: move them to prev_*.
     df.loc[is_removed, "prev_type"] = mine.loc[is_removed, "type"]
     df.loc[is_removed, "prev_size"] = mine.loc[is_removed, "size"]
-    df["size_delta"] = (df["size"].fillna(0) - df["prev_size"].fillna(0)).astype("Int64")
+    # size_delta counts content bytes (see the module's doc): a hardlink adds none. When the stack up to
+    # this layer holds hardlinks, the assembly's inodes say which row makes each file's bytes appear or go.
+    content = None
+    if ((ev["type"] == "hardlink") & (ev["layer"] <= index)).any():
+        content = _layer_content_sizes(image, index, positions, df["size"], df["prev_size"])
+    if content is None:
+        content = _content(df["size"], df["type"]), _content(df["prev_size"], df["prev_type"])
+    df["size_delta"] = _delta(*content)
+    df["change"] = pd.Categorical(_label(df["change"].astype(object), df["size_delta"]), dtype=_CHANGE_DTYPE)
     if not include_unchanged:
         df = df[df["change"] != "unchanged"].reset_index(drop=True)
     return df
@@ -116,7 +200,7 @@ def _files_diff(a: pd.DataFrame, b: pd.DataFrame, include_unchanged: bool) -> pd
     change[both & changed.to_numpy()] = "modified"
     change[in_new & ~in_old] = "added"
     change[in_old & ~in_new] = "removed"
-    df = _frame({
+    df = pd.DataFrame({
         "path": pd.array(paths, dtype="string"),
         "change": pd.Categorical(change.to_numpy(), dtype=_CHANGE_DTYPE),
         "type": new["type"].array,
@@ -127,6 +211,10 @@ def _files_diff(a: pd.DataFrame, b: pd.DataFrame, include_unchanged: bool) -> pd
         "mode": new["mode"].array, "prev_mode": old["mode"].array,
         "linkname": new["linkname"].array, "prev_linkname": old["linkname"].array,
     })
+    # Content bytes: each final tree has one "file" row per inode, which carries its bytes; its other
+    # names are "hardlink" rows, which carry none.
+    df["size_delta"] = _delta(_content(new["size"], new["type"]), _content(old["size"], old["type"])).array
+    df["change"] = pd.Categorical(_label(df["change"].astype(object), df["size_delta"]), dtype=_CHANGE_DTYPE)
     if not include_unchanged:
         df = df[df["change"] != "unchanged"]
     return df.reset_index(drop=True)

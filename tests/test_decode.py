@@ -329,8 +329,12 @@ def test_errors_are_caught_by_the_base_class(tmp_path: Path) -> None:
     assert issubclass(ocilens.SizeMismatch, ocilens.IntegrityError)
 
 
-def test_a_failed_scan_is_not_cached(tmp_path: Path) -> None:
+def test_a_failed_scan_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A layer that failed to decode is not remembered as good: fixing the blob fixes the load."""
+    # A cache of this test's own, empty: the session's may already hold a scan of these bytes (other tests
+    # here load TAR_BYTES too), and then nothing would be tested.
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OCILENS_CACHE_DIR", str(cache))
     good = gzip.compress(TAR_BYTES)
     layout = layout_with_blob(tmp_path, good, GZ)
     digest = layer_digest(layout)
@@ -338,8 +342,10 @@ def test_a_failed_scan_is_not_cached(tmp_path: Path) -> None:
     path.write_bytes(good[:-8])  # now the blob is wrong (and truncated)
     with pytest.raises(ocilens.OcilensError):
         ocilens.load(f"oci:{layout}:t")
+    assert not list(cache.rglob("*.pickle")), "a failed scan was stored"
     path.write_bytes(good)
     assert len(ocilens.load(f"oci:{layout}:t").events) == len(ENTRIES)
+    assert list((cache / "scans").rglob("*.pickle")), "the good scan was not stored"
 
 
 def _bad_checksum_tar() -> bytes:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import sys
 from dataclasses import replace
@@ -21,7 +23,8 @@ import pandas as pd
 import pytest
 
 import ocilens
-from imagebuild import EmptyLayer, Entry, Layer, Op, config_of, layout_from_tars, manifest_of, tar_layer, umoci_image
+from imagebuild import (EPOCH, EmptyLayer, Entry, Layer, Op, config_of, layout_from_tars, manifest_of, tar_layer,
+                        umoci_image, umoci_unpack)
 
 FLAGS = ("type_changed", "content_changed", "mode_changed", "owner_changed", "linkname_changed")
 
@@ -165,8 +168,13 @@ def test_layer_diff_tar_layer_cases(tmp_path: Path) -> None:
         "/o/old": ("removed", None, "opaque"),
         "/o/new": ("added", None, None),
         "/h2": ("added", None, None),
-        # /h: a hardlink to /h2 over a file with the same bytes, mode and owner: unchanged, so not listed
+        # /h: a hardlink to /h2 over a file with the same bytes, mode and owner. The bytes compare equal,
+        # but /h now names /h2's inode: its own 64 bytes are gone from the image (the link adds none).
+        "/h": ("modified", {"linkname_changed"}, None),
     }
+    h = rows["/h"]  # sizes of the two versions (the link's is its file's); the delta counts content bytes
+    assert (str(h["type"]), h["linkname"], int(h["prev_size"]), int(h["size"]), int(h["size_delta"])) == (
+        "hardlink", "/h2", len(a), len(a), -len(a))
 
 
 # ------------------------------------------------------------------------------------------ image diff
@@ -385,3 +393,150 @@ def test_history_diff_labels_match_their_sides(tmp_path: Path) -> None:
     for change, old, new in rows:
         assert change == {(True, True): "changed", (True, False): "removed", (False, True): "added"}[
             (old is not None, new is not None)], rows
+
+
+# ------------------------------------------------------------------------ hardlinks add no content bytes
+#
+# A hardlink is another name of bytes some other path already carries: a diff's size_delta counts it 0, as
+# the bloat audit's visible bytes count each inode once (its size column shows the size of the file it
+# names, as in files and events). The truth is umoci's own extraction: the regular-file bytes of the
+# unpacked rootfs, each inode (st_ino) once.
+
+
+def content_bytes(rootfs: Path) -> int:
+    """The regular-file bytes of an unpacked rootfs, each inode once."""
+    inodes: dict[tuple[int, int], int] = {}
+    for dirpath, _dirs, names in os.walk(rootfs):
+        for name in names:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISREG(st.st_mode):
+                inodes[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(inodes.values())
+
+
+BIG1, BIG2, SMALL = blob(3_000_000, "big1"), blob(2_000_000, "big2"), blob(1234, "small")
+HL_BASE = [Layer("ADD rootfs /", [Op.write("/opt/big1", BIG1), Op.write("/opt/big2", BIG2),
+                                  Op.write("/opt/copy", BIG2), Op.write("/etc/os-release", OS_RELEASE)])]
+# image B: the base, then hardlinks to the large files already there, and one small new regular file
+LINKS = {"/opt/big1.link": "/opt/big1", "/usr/lib/big1": "/opt/big1", "/usr/lib/big2": "/opt/big2"}
+HL_B = HL_BASE + [Layer("RUN ln ... && echo small > /opt/small.txt",
+                        [*(Op.hardlink(p, t) for p, t in LINKS.items()), Op.write("/opt/small.txt", SMALL)])]
+# image C: the base, then the separate copy of big2 replaced by a hardlink to it (what a build that links
+# identical files does, where another build copies them)
+HL_C = HL_BASE + [Layer("RUN ln -f /opt/big2 /opt/copy",
+                        [Op.remove("/opt/copy"), Op.hardlink("/opt/copy", "/opt/big2")])]
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str, ocilens.Image, int]]:
+    """name -> (layout, tag, image, the truth: umoci unpack's regular-file bytes, each inode once)."""
+    work = tmp_path_factory.mktemp("linked")
+    out = {}
+    for tag, steps in (("a", HL_BASE), ("b", HL_B), ("c", HL_C)):
+        layout = umoci_image(work, steps, tag=tag)
+        truth = content_bytes(umoci_unpack(layout, tag, work / f"unpacked-{tag}"))
+        out[tag] = (layout, tag, ocilens.load(f"oci:{layout}:{tag}", cache=False), truth)
+    return out
+
+
+def test_hardlinks_to_existing_files_add_no_bytes(linked) -> None:
+    """B adds three hardlinks (8 MB, counted at their files' sizes) to files A already has, and one small
+    file: the image grew by the small file's bytes, as the bloat audit and umoci's extraction both say."""
+    (_, _, a, truth_a), (_, _, b, truth_b) = linked["a"], linked["b"]
+    assert (truth_a, truth_b - truth_a) == (len(BIG1) + 2 * len(BIG2) + len(OS_RELEASE), len(SMALL))  # the build
+    d = a.diff(b)
+    s = d.summary()
+    assert s["size_delta"] == len(SMALL)
+    assert s["size_delta"] == b.bloat().visible_bytes - a.bloat().visible_bytes
+    assert s["size_delta"] == truth_b - truth_a
+    assert int(d.files["size_delta"].sum()) == s["size_delta"]
+    rows = rows_by_path(d.files)
+    assert set(rows) == {*LINKS, "/opt/small.txt", "/usr", "/usr/lib"}
+    # Each link is listed, added, with its target: the size of the file it names, and no bytes of its own.
+    sizes = {"/opt/big1": len(BIG1), "/opt/big2": len(BIG2)}
+    for path, target in LINKS.items():
+        r = rows[path]
+        assert (str(r["change"]), str(r["type"]), r["linkname"], int(r["size"]), int(r["size_delta"])) == (
+            "added", "hardlink", target, sizes[target], 0), path
+    small = rows["/opt/small.txt"]
+    assert (str(small["change"]), int(small["size"]), int(small["size_delta"])) == ("added", len(SMALL), len(SMALL))
+    # And back: the same bytes, the other way.
+    back = b.diff(a).summary()
+    assert back["size_delta"] == -len(SMALL) == a.bloat().visible_bytes - b.bloat().visible_bytes
+
+
+def test_a_copy_replaced_by_a_hardlink_frees_its_bytes(linked) -> None:
+    """/opt/copy, a separate copy of /opt/big2 in A, is a hardlink to it in C: same bytes, same path,
+    yet C holds one copy less. The row is listed (its link target changed) and carries the bytes."""
+    (_, _, a, truth_a), (_, _, c, truth_c) = linked["a"], linked["c"]
+    assert truth_c - truth_a == -len(BIG2)  # the build did what we asked
+    d = a.diff(c)
+    assert d.summary()["size_delta"] == truth_c - truth_a == c.bloat().visible_bytes - a.bloat().visible_bytes
+    rows = rows_by_path(d.files)
+    assert set(rows) == {"/opt/copy"}  # /opt/big2 is the file it was (umoci re-ships it: same bytes, mode, owner)
+    link = rows["/opt/copy"]
+    assert (str(link["change"]), flags_of(link), str(link["prev_type"]), str(link["type"]), link["linkname"]) == (
+        "modified", {"linkname_changed"}, "file", "hardlink", "/opt/big2")
+    assert (int(link["prev_size"]), int(link["size"]), int(link["size_delta"])) == (len(BIG2), len(BIG2), -len(BIG2))
+    back = rows_by_path(c.diff(a).files)["/opt/copy"]  # and back: a hardlink becomes a file of its own again
+    assert (str(back["change"]), flags_of(back), int(back["size_delta"])) == (
+        "modified", {"linkname_changed"}, len(BIG2))
+
+
+def test_layer_diffs_of_a_hardlinked_build_add_up(linked) -> None:
+    """Each layer's diff adds up to what that layer did to the visible bytes, the hardlink layer too."""
+    for tag in ("b", "c"):
+        _, _, img, truth = linked[tag]
+        deltas = [int(img.layer_diff(i)["size_delta"].sum()) for i in range(len(img.scans))]
+        assert sum(deltas) == img.bloat().visible_bytes == truth, tag
+    _, _, b, _ = linked["b"]
+    top = rows_by_path(b.layer_diff(-1, include_unchanged=True))
+    assert int(sum(r["size_delta"] for r in top.values())) == len(SMALL)
+    for path in LINKS:
+        assert (str(top[path]["type"]), int(top[path]["size_delta"])) == ("hardlink", 0), path
+
+
+# Hand-written layers for what a build tool rarely writes but a tar may hold: a hardlinked file's first
+# name removed while another name stays, a file overwritten under a surviving link, a link broken by a
+# re-listed file, links removed one by one, a link that keeps a file its own layer replaced.
+A, C_OLD, C_NEW, E = b"A" * 1000, b"c" * 300, b"C" * 70, b"e" * 50
+H1, H2 = b"h" * 10, b"H" * 20
+LINK_LAYERS = [
+    [Entry.dir("opt"), Entry.file("opt/a", A), Entry.hardlink("opt/b", "opt/a"), Entry.file("opt/c", C_OLD),
+     Entry.hardlink("opt/d", "opt/c"), Entry.file("opt/e", E)],
+    # /opt/a goes, /opt/b keeps its bytes; /opt/c gets new bytes, /opt/d keeps the old; /opt/f links /opt/e
+    [Entry.whiteout("opt/a"), Entry.file("opt/c", C_NEW), Entry.hardlink("opt/f", "opt/e")],
+    # the last name of A's bytes goes; /opt/e re-listed (new mtime only): now a copy apart from /opt/f
+    [Entry.whiteout("opt/b"), Entry.file("opt/e", E, mtime=EPOCH + 5)],
+    # the last names of C_OLD and of the first E go; a link to the new /opt/c adds nothing
+    [Entry.whiteout("opt/d"), Entry.whiteout("opt/f"), Entry.hardlink("opt/g", "opt/c")],
+    # /opt/i links the first /opt/h, which this layer then replaces: /opt/i alone keeps H1
+    [Entry.file("opt/h", H1), Entry.hardlink("opt/i", "opt/h"), Entry.file("opt/h", H2)],
+]
+LINK_DELTAS = [len(A) + len(C_OLD) + len(E), len(C_NEW), -len(A) + len(E), -len(C_OLD) - len(E), len(H1) + len(H2)]
+
+
+def test_layer_diffs_with_hardlinks_match_umoci(tmp_path: Path) -> None:
+    """Per layer: the layer diff's size delta is the change of umoci's extracted bytes (each inode once)
+    from the image without that layer to the image with it, and so is the image diff of the two."""
+    tars = [tar_layer(entries) for entries in LINK_LAYERS]
+    images, truth = [], []
+    for k in range(1, len(tars) + 1):
+        layout = layout_from_tars(tmp_path, tars[:k])
+        truth.append(content_bytes(umoci_unpack(layout, "t", tmp_path / f"unpacked-{k}")))
+        images.append(ocilens.load(f"oci:{layout}:t", cache=False))
+    steps = [truth[0]] + [truth[k] - truth[k - 1] for k in range(1, len(truth))]
+    assert steps == LINK_DELTAS  # the layers do what the comments say, as umoci applies them
+    img = images[-1]
+    for k, want in enumerate(LINK_DELTAS):
+        d = img.layer_diff(k)
+        assert int(d["size_delta"].sum()) == want, f"layer {k}: {d[['path', 'change', 'size', 'prev_size']]}"
+        assert images[k].bloat().visible_bytes == truth[k]
+        if k:
+            assert images[k - 1].diff(images[k]).summary()["size_delta"] == want, f"image diff to layer {k}"
+    rows = {k: rows_by_path(img.layer_diff(k)) for k in range(len(LINK_LAYERS))}
+    assert int(rows[1]["/opt/a"]["size_delta"]) == 0  # its bytes live on as /opt/b
+    assert int(rows[2]["/opt/b"]["size_delta"]) == -len(A)  # until the last name goes
+    e = rows[2]["/opt/e"]  # the same bytes, mode and owner: but now a second copy of them
+    assert (str(e["change"]), flags_of(e), int(e["size_delta"])) == ("modified", set(), len(E))
+    assert int(rows[3]["/opt/g"]["size_delta"]) == 0 and str(rows[3]["/opt/g"]["type"]) == "hardlink"

@@ -53,12 +53,14 @@ def _assert_png(path: Path, min_bytes: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(socket_dir: Path) -> Iterator[Any]:
     assert CHROMIUM.exists(), "Debian's chromium is not installed: make debian-deps"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+        # Chromium's singleton socket goes under $TMPDIR: a short directory, whatever the test's tmp path
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000,
+                              env={**os.environ, "TMPDIR": str(socket_dir)})
         try:
             yield b
         finally:

@@ -19,11 +19,13 @@ import json
 import os
 import re
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -81,18 +83,34 @@ class LoggingRegistry(rs.RegistryServer):
     def config(self) -> str:
         return super().config().replace("    disabled: true", "    disabled: false")
 
+    def sync_log(self, timeout: float = 30.0) -> int:
+        """Bring the access log up to now: send a request with a marker of its own (``GET /v2/?sentinel=``)
+        and wait until the marker's line is in the log. The registry writes each request's line as it
+        answers it, so the lines of every request answered before the sentinel are in the log before the
+        sentinel's. Returns the offset just past the sentinel's line."""
+        marker = f"ocilens-sentinel={uuid.uuid4().hex}".encode()
+        httpx.get(f"{self.url}/v2/?{marker.decode()}", timeout=10, trust_env=False).raise_for_status()
+        log = self.directory / "registry.log"
+        deadline = time.monotonic() + timeout
+        while (at := (data := log.read_bytes()).find(marker)) < 0 or data.find(b"\n", at) < 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the registry did not log the sentinel request within {timeout}s")
+            time.sleep(0.01)  # polled: the condition, not the time, ends the wait
+        return data.find(b"\n", at) + 1
+
     def blob_gets(self, since: int = 0) -> dict[str, int]:
-        """How many times each blob was fetched (``GET .../blobs/<digest>`` answered 200) since offset ``since``."""
-        time.sleep(0.2)  # the registry writes its log as it answers; let the last lines land
-        text = (self.directory / "registry.log").read_bytes()[since:].decode(errors="replace")
+        """How many times each blob was fetched (``GET .../blobs/<digest>`` answered 200) from offset
+        ``since`` (a ``sync_log()`` return value) up to now."""
+        until = self.sync_log()
+        text = (self.directory / "registry.log").read_bytes()[since:until].decode(errors="replace")
         counts: dict[str, int] = {}
         for m in re.finditer(r'"GET /v2/[^ ]+/blobs/(sha256:[0-9a-f]{64}) HTTP/[0-9.]+" 200 ', text):
             counts[m.group(1)] = counts.get(m.group(1), 0) + 1
         return counts
 
     def log_size(self) -> int:
-        time.sleep(0.2)
-        return (self.directory / "registry.log").stat().st_size
+        """The log's offset after every request answered so far (see ``sync_log``)."""
+        return self.sync_log()
 
 
 @dataclass
@@ -191,8 +209,20 @@ def _build(root: Path) -> Fleet:
     return fleet
 
 
+@dataclass
+class Baseline:
+    """The default audit of the fleet (local process pool) on a fresh cache of its own, and what it left:
+    the progress events it sent, its cache directory, the registry's count of blob downloads, its time."""
+
+    audit: FleetAudit
+    events: list[tuple[str, dict[str, Any]]]
+    cache: Path
+    blob_gets: dict[str, int]
+    elapsed: float
+
+
 _FLEET: Fleet | None = None
-_BASELINE: FleetAudit | None = None
+_BASELINE: Baseline | None = None
 
 
 def fleet_once(factory: pytest.TempPathFactory) -> Fleet:
@@ -203,11 +233,36 @@ def fleet_once(factory: pytest.TempPathFactory) -> Fleet:
     return _FLEET
 
 
+def baseline_once(fleet: Fleet, factory: pytest.TempPathFactory) -> Baseline:
+    """The default audit, run once per session by whichever test asks first (so no test depends on
+    another having run): an empty cache, no docker credentials, no insecure registries configured."""
+    global _BASELINE
+    if _BASELINE is None:
+        root = factory.mktemp("fleet-baseline")
+        events: list[tuple[str, dict[str, Any]]] = []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("OCILENS_CACHE_DIR", str(root / "cache"))
+            mp.setenv("DOCKER_CONFIG", str(root / "docker"))
+            mp.delenv("OCILENS_INSECURE_REGISTRIES", raising=False)
+            since = fleet.main.log_size()
+            t = time.perf_counter()
+            a = audit(fleet.refs, progress=lambda e, **kw: events.append((e, kw)), page_size=3)
+            elapsed = time.perf_counter() - t
+            gets = fleet.main.blob_gets(since)
+        _BASELINE = Baseline(a, events, root / "cache", gets, elapsed)
+    return _BASELINE
+
+
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     f = fleet_once(tmp_path_factory)
     yield f
     f.stop()
+
+
+@pytest.fixture(scope="session")
+def baseline(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Baseline:
+    return baseline_once(fleet, tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)
@@ -218,12 +273,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
     monkeypatch.delenv("OCILENS_INSECURE_REGISTRIES", raising=False)
     return cache
-
-
-def baseline_once(fleet: Fleet) -> FleetAudit:
-    """The default audit (local process pool, fresh cache), run once by ``test_process_pool_audit``."""
-    assert _BASELINE is not None, "test_process_pool_audit runs first"
-    return _BASELINE
 
 
 def comparable(a: FleetAudit) -> dict[str, pd.DataFrame]:
@@ -239,15 +288,9 @@ def assert_same_audit(a: FleetAudit, b: FleetAudit) -> None:
 
 # --- the audit -------------------------------------------------------------------------------------------
 
-def test_process_pool_audit(fleet: Fleet, isolated: Path) -> None:
+def test_process_pool_audit(fleet: Fleet, baseline: Baseline) -> None:
     """The default executor: every distinct layer scanned once, downloaded once; failures are rows."""
-    global _BASELINE
-    events: list[tuple[str, dict[str, Any]]] = []
-    since = fleet.main.log_size()
-    t = time.perf_counter()
-    a = audit(fleet.refs, progress=lambda e, **kw: events.append((e, kw)), page_size=3)
-    elapsed = time.perf_counter() - t
-    _BASELINE = a
+    a, events, elapsed = baseline.audit, baseline.events, baseline.elapsed
     assert a.executor == "process"
 
     main_refs = fleet.main_refs
@@ -259,13 +302,13 @@ def test_process_pool_audit(fleet: Fleet, isolated: Path) -> None:
     assert set(a.layers["digest"]) == truth and len(a.layers) == len(truth)
     assert a.scanned_layers == len(truth) and a.cached_layers == 0 and a.failed_layers == 1
     assert a.layers["status"].value_counts().to_dict() == {"scanned": len(truth) - 1, "failed": 1}
-    gets = fleet.main.blob_gets(since)
+    gets = baseline.blob_gets
     assert {d: n for d, n in gets.items() if d in truth} == {d: 1 for d in truth}
     # Sharing, as the manifests say.
     users = {d: sum(any(x["digest"] == d for x in fleet.manifests[r]["layers"]) for r in main_refs) for d in truth}
     assert dict(zip(a.layers["digest"], a.layers["images"])) == users
     assert a.layers["images"].max() == 20  # the os layer (in every image but team/web:4 and team/worker:4)
-    assert (cache_scans := list((isolated / "scans").rglob("*.pickle"))) and len(cache_scans) == len(truth) - 1
+    assert (cache_scans := list((baseline.cache / "scans").rglob("*.pickle"))) and len(cache_scans) == len(truth) - 1
 
     # Failures: one row each, on the image that has them and nowhere else.
     errors = a.errors.set_index("reference")
@@ -304,9 +347,9 @@ def test_process_pool_audit(fleet: Fleet, isolated: Path) -> None:
     assert elapsed < 30
 
 
-def test_each_image_equals_load(fleet: Fleet, isolated: Path) -> None:
+def test_each_image_equals_load(fleet: Fleet, baseline: Baseline) -> None:
     """Every audited image's row and events are what ``ocilens.load`` of that image alone gives."""
-    a = baseline_once(fleet)
+    a = baseline.audit
     rows = a.images.set_index("reference")
     for ref in fleet.main_refs:
         if ref == fleet.ref(BROKEN):
@@ -339,16 +382,20 @@ def test_each_image_equals_load(fleet: Fleet, isolated: Path) -> None:
         ocilens.load(fleet.refs[2], progress=False)
 
 
-def test_second_audit_scans_nothing_new(fleet: Fleet) -> None:
+def test_second_audit_scans_nothing_new(fleet: Fleet, baseline: Baseline, isolated: Path) -> None:
     """With the scan cache filled, only the broken layer (never cached) is tried again."""
+    assert not isolated.exists()  # this test's own cache: empty, so the first audit fills it
     first = audit(fleet.refs, executor="thread", progress=False)
+    assert first.cached_layers == 0
     since = fleet.main.log_size()
     again = audit(fleet.refs, progress=False)
     assert again.scanned_layers == 1 and again.failed_layers == 1
     assert again.cached_layers == len(again.layers) - 1
+    # No blob but the broken one was fetched again: the registry's log, complete up to a sentinel request
+    # sent after the audit, says so.
     assert set(fleet.main.blob_gets(since)) <= {fleet.broken_digest}
     assert_same_audit(first, again)
-    assert_same_audit(first, baseline_once(fleet))  # threads and processes agree
+    assert_same_audit(first, baseline.audit)  # threads and processes agree
 
 
 def test_credentials_and_cross_registry_sharing(fleet: Fleet) -> None:
@@ -452,10 +499,10 @@ def test_cli_audit(fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[s
                  "--fail-on-error"]) == 1
 
 
-def test_charts_and_report(fleet: Fleet) -> None:
+def test_charts_and_report(fleet: Fleet, baseline: Baseline) -> None:
     from matplotlib.figure import Figure
 
-    a = baseline_once(fleet)
+    a = baseline.audit
     ax = a.plot.wasted_per_image(ax=Figure().subplots(), top=10)
     assert len(ax.patches) == 20  # visible and wasted, for ten images
     ax = a.plot.shared_layers(ax=Figure().subplots(), top=5)

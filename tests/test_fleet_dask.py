@@ -2,8 +2,8 @@
 
 The same audit as ``test_fleet.test_process_pool_audit`` (the whole test registry, the image behind auth,
 a missing tag), run with the cluster's ``Client`` and again through its scheduler address, must give the
-same DataFrames as the local process pool; each distinct layer is scanned once, on the workers, whose
-own scan cache then holds the scans.
+same DataFrames as the local process pool (``test_fleet.baseline``, run here if test_fleet has not); each
+distinct layer is scanned once, on the workers, whose own scan cache then holds the scans.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 from distributed import Client, LocalCluster
 
-from ocilens.fleet import FleetAudit, audit
+from ocilens.fleet import audit
 
 try:
     from . import test_fleet as tf
@@ -24,8 +24,9 @@ except ImportError:
     import test_fleet as tf
 
 
-# the test registry's fleet (built once per session, whichever file asks first) and a fresh cache per test
-fleet, isolated = tf.fleet, tf.isolated
+# the test registry's fleet and the default (process-pool) audit of it, each made once per session by
+# whichever test of the two files asks first; and a fresh cache per test
+fleet, baseline, isolated = tf.fleet, tf.baseline, tf.isolated
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +42,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalClu
             yield c, worker_cache
 
 
-def baseline(fleet: tf.Fleet) -> FleetAudit:
-    """The process-pool audit of test_fleet (or, when this file runs alone, the same audit on threads)."""
-    if tf._BASELINE is not None:
-        return tf._BASELINE
-    return audit(fleet.refs, executor="thread", progress=False)
-
-
 def test_dask_client_gives_the_same_frames(fleet: tf.Fleet, cluster: tuple[LocalCluster, Path],
-                                           isolated: Path) -> None:
+                                           baseline: tf.Baseline, isolated: Path) -> None:
     c, worker_cache = cluster
     shutil.rmtree(worker_cache / "scans", ignore_errors=True)  # whichever test ran on the cluster before
     events: list[str] = []
@@ -66,16 +60,19 @@ def test_dask_client_gives_the_same_frames(fleet: tf.Fleet, cluster: tuple[Local
     assert len(list((worker_cache / "scans").rglob("*.pickle"))) == len(truth) - 1
     # The driver keeps what the workers sent back, for later single loads.
     assert len(list((isolated / "scans").rglob("*.pickle"))) == len(truth) - 1
-    tf.assert_same_audit(a, baseline(fleet))
+    tf.assert_same_audit(a, baseline.audit)
 
 
 def test_dask_scheduler_address(fleet: tf.Fleet, cluster: tuple[LocalCluster, Path]) -> None:
-    """A scheduler address is connected to (and the connection closed) by the audit; the workers answer
-    from their own scan cache, filled by the test above or now."""
-    c, _ = cluster
+    """A scheduler address is connected to (and the connection closed) by the audit; the workers, their
+    own scan cache emptied first (whatever ran on the cluster before), scan every layer and keep the scans."""
+    c, worker_cache = cluster
+    shutil.rmtree(worker_cache / "scans", ignore_errors=True)
     refs = [fleet.ref("team/api:3"), fleet.ref("team/web:3"), fleet.ref(tf.BROKEN)]
     a = audit(refs, executor=c.scheduler_address, progress=False)
     assert a.executor == "dask"
+    assert a.scanned_layers == len(fleet.layer_digests(refs)) and a.cached_layers == 0 and a.failed_layers == 1
+    assert len(list((worker_cache / "scans").rglob("*.pickle"))) == len(fleet.layer_digests(refs)) - 1
     assert set(a.layers["digest"]) == fleet.layer_digests(refs)
     assert a.layers.set_index("digest").loc[fleet.broken_digest, "status"] == "failed"
     assert list(a.errors["reference"]) == [fleet.ref(tf.BROKEN)]

@@ -149,21 +149,38 @@ def test_text_bar_writes_to_its_stream_and_ends_with_a_summary(ref: str, capsys)
     assert out.startswith("\r") and out.endswith("\n") and out.count("\n") == 1
     frames = out.rstrip("\n").split("\r")[1:]
     assert any("[" in f and "%" in f and "/3 layers" in f for f in frames[:-1])
-    assert frames[-2].rstrip().startswith("ocilens: assembling") or "3/3 layers" in frames[-2]
+    # the line before the summary: the last layer's (always drawn) or the assembling one drawn after it
+    # (drawn when a tenth of a second has passed): both count every layer done
+    assert "3/3 layers" in frames[-2], frames[-2]
     summary = frames[-1].rstrip()
     assert summary.startswith(f"ocilens: {ref}: ")
     assert "3 layers (0 cached)" in summary, f"the summary lost the layer count: {summary!r}"
 
 
-def test_text_summary_is_not_cut(ref: str) -> None:
+#: The live bar's lines are cut to this many columns (``TextProgress.render``); the summary is not.
+LIVE_WIDTH = 100
+
+
+def test_text_summary_is_not_cut(layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The last line is the record of what happened: it must be whole, however long the reference
-    (the live bar may be fitted to the terminal; the summary that stays behind should not be)."""
+    (the live bar may be fitted to the terminal; the summary that stays behind should not be).
+
+    The reference is made long on purpose, and relative (a link under the test's own directory, which
+    is the working directory), so its length is this test's and not the temporary directory's."""
+    name = "a-layout-whose-name-alone-is-wider-than-the-live-bar-" + "x" * LIVE_WIDTH
+    (tmp_path / name).symlink_to(layout, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    ref = f"oci:{name}:t"
+    assert len(ref) > LIVE_WIDTH  # the construction: a summary cut like a live line would lose its end
     stream = io.StringIO()
     img = ocilens.load(ref, progress=TextProgress(stream=stream))
-    summary = stream.getvalue().rstrip("\n").split("\r")[-1].rstrip()
-    assert len(ref) > 60
+    out = stream.getvalue()
+    assert out.endswith("\n") and out.count("\n") == 1
+    summary = out.rstrip("\n").split("\r")[-1].rstrip()
+    assert summary.startswith(f"ocilens: {ref}: 3 layers (0 cached), "), f"the summary lost its start: {summary!r}"
     assert summary.endswith("s") and f"{int(img.layers['entries'].sum()):,} entries in " in summary, (
         f"the summary was cut: {summary!r}")
+    assert len(summary) > LIVE_WIDTH
 
 
 # ----------------------------------------------------------------------------------------------- silence

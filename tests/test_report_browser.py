@@ -50,12 +50,14 @@ def report(layouts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory)
     return out
 
 
-def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium with everything that could reach the network switched off."""
+def chromium(*args: str, tmp: Path, socket_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium with everything that could reach the network switched off. Its singleton socket
+    goes under ``$TMPDIR``: a short directory of its own (``socket_dir``), whatever the test's tmp path."""
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
            "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp / 'chromium-profile'}", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp,
+                          env={**os.environ, "TMPDIR": str(socket_dir)})
     assert proc.returncode == 0, f"chromium exited {proc.returncode}:\n{proc.stderr[-3000:]}"
     return proc
 
@@ -97,10 +99,10 @@ def parse(markup: str) -> DOM:
 
 
 @pytest.fixture(scope="module")
-def dom(report: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, DOM]:
+def dom(report: Path, tmp_path_factory: pytest.TempPathFactory, socket_dir: Path) -> tuple[str, DOM]:
     assert CHROMIUM.exists(), "Debian's chromium is not installed: make debian-deps"
     tmp = tmp_path_factory.mktemp("chromium")
-    markup = chromium("--dump-dom", report.as_uri(), tmp=tmp).stdout
+    markup = chromium("--dump-dom", report.as_uri(), tmp=tmp, socket_dir=socket_dir).stdout
     return markup, parse(markup)
 
 
@@ -152,9 +154,10 @@ def test_hostile_names_are_text_in_the_browser(dom: tuple[str, DOM]) -> None:
     assert any("escape" in t and "../" in t for t in d.text), "the unsafe name is not listed as text"
 
 
-def test_browser_screenshot(report: Path, tmp_path: Path) -> None:
+def test_browser_screenshot(report: Path, tmp_path: Path, socket_dir: Path) -> None:
     png = tmp_path / "report.png"
-    chromium(f"--screenshot={png}", "--window-size=1200,2000", "--hide-scrollbars", report.as_uri(), tmp=tmp_path)
+    chromium(f"--screenshot={png}", "--window-size=1200,2000", "--hide-scrollbars", report.as_uri(), tmp=tmp_path,
+             socket_dir=socket_dir)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
