@@ -213,9 +213,6 @@ class Assembly:
                 stack.extend(reversed(list(kids)))
 
 
-EVENT_FIELDS = ("layer", "path", "event", "node", "before", "content_changed", "cause")
-
-
 def _marked_after(path: str, marked: dict[str, int], ordinal: int) -> bool:
     """True when a marker after member ``ordinal`` removed ``path`` or a directory above it."""
     while path != "/":
@@ -228,10 +225,6 @@ def _marked_after(path: str, marked: dict[str, int], ordinal: int) -> bool:
 def _parent(path: str) -> str:
     i = path.rfind("/")
     return path[:i] if i > 0 else "/"
-
-
-def _join(parent: str, name: str) -> str:
-    return parent + name if parent == "/" else parent + "/" + name
 
 
 class _Folder:

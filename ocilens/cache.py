@@ -1,8 +1,10 @@
 """The on-disk cache: verified blobs and layer scans, both addressed by digest.
 
 Layout under ``cache_dir()``: ``blobs/sha256/<hex>`` (content-addressed, written atomically after
-verification), ``scans/v<N>/sha256/<hex>.pickle`` (a layer's scan depends only on its digest) and
-``frames/v1/sha256/<key>.pickle`` (an image's finished DataFrames, keyed by config, layers and code).
+verification), ``scans/<format>/sha256/<hex>.pickle`` (a layer's scan depends only on its digest, and on
+the code that scans: ``scan_format()``) and ``frames/<code>/sha256/<key>.pickle`` (an image's finished
+DataFrames, keyed by config and layers, in the folder of the code that made them: ``frames_format()``).
+Folders of other formats are never read; ``ocilens cache prune`` removes them.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
-from .digest import VerifiedReader, parse_digest
+from .digest import parse_digest
 
-__all__ = ["cache_dir", "BlobStore", "ScanCache", "FrameCache", "AtomicBlobWriter", "frames_key"]
+__all__ = ["cache_dir", "BlobStore", "ScanCache", "FrameCache", "AtomicBlobWriter", "frames_key", "scan_format",
+           "frames_format", "source_format", "code_fingerprint", "SCAN_SOURCES"]
 
-SCAN_FORMAT = 8  # bumped whenever a scan of the same bytes would come out differently (8: sparse files, sub-second mtimes)
+#: The modules whose source decides what a ``LayerScan`` of given bytes holds (reading, decompressing,
+#: verifying, tabulating, normalizing paths); with the package readers' capture patterns they make the
+#: scan cache's format, so a change to any of them starts a new cache folder and no release bumps it.
+SCAN_SOURCES = ("scan.py", "tarstream.py", "tarbatch.py", "codec.py", "digest.py", "paths.py")
 
 
 def cache_dir() -> Path:
@@ -84,10 +90,6 @@ class BlobStore:
     def has(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
-    def open(self, digest: str, size: int | None = None) -> VerifiedReader:
-        """A cached blob, re-verified as it is read (the cache is trusted no more than the network)."""
-        return VerifiedReader(open(self.path(digest), "rb"), digest, size, what="cached blob")
-
     def writer(self, digest: str) -> AtomicBlobWriter:
         return AtomicBlobWriter(self.path(digest), durable=False)  # re-verified by digest on every read
 
@@ -104,10 +106,15 @@ class BlobStore:
 class PickleCache:
     """Pickled objects by digest under one folder; a corrupt or stale entry is ignored and rebuilt."""
 
-    folder = "objects"
+    kind = "objects"
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = (root or cache_dir()) / self.folder
+        self.root = (root or cache_dir()) / self.kind / self.format()
+
+    @staticmethod
+    def format() -> str:
+        """The folder of the code that writes and reads these objects (``kind/<format>/``)."""
+        return "v1"
 
     def path(self, digest: str) -> Path:
         return _digest_path(self.root, digest, ".pickle")
@@ -135,15 +142,54 @@ class PickleCache:
 
 
 class ScanCache(PickleCache):
-    """Layer scans by layer digest: a scan depends only on the layer's bytes."""
+    """Layer scans by layer digest: a scan depends only on the layer's bytes (and the scanning code)."""
 
-    folder = f"scans/v{SCAN_FORMAT}"
+    kind = "scans"
+
+    @staticmethod
+    def format() -> str:
+        return scan_format()
 
 
 class FrameCache(PickleCache):
     """An image's finished DataFrames by ``frames_key``: re-analysing an image is a file read."""
 
-    folder = "frames/v1"
+    kind = "frames"
+
+    @staticmethod
+    def format() -> str:
+        return frames_format()
+
+
+def source_format(files: Iterable[Path], extra: str = "") -> str:
+    """A short id of the contents of ``files`` (each one's name and bytes, in order, line endings as in git)
+    and of ``extra``: equal for a fresh clone and an installed copy of the same code, whatever the mtimes.
+    A file that cannot be read counts as missing."""
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            data = f.read_bytes().replace(b"\r\n", b"\n")
+        except OSError:
+            data = b"\0missing"
+        h.update(f"{f.name}\0{len(data)}\0".encode())
+        h.update(data)
+    h.update(extra.encode())
+    return h.hexdigest()[:16]
+
+
+_SCAN_FORMAT: str | None = None
+
+
+def scan_format() -> str:
+    """The scan cache's format: ``source_format`` of ``SCAN_SOURCES`` and the capture patterns, computed once
+    per process (a few files read and hashed, about a millisecond)."""
+    global _SCAN_FORMAT
+    if _SCAN_FORMAT is None:
+        from .packages.capture import signature
+
+        package = Path(__file__).parent
+        _SCAN_FORMAT = source_format([package / name for name in SCAN_SOURCES], signature())
+    return _SCAN_FORMAT
 
 
 _CODE_FINGERPRINT: str | None = None
@@ -162,9 +208,14 @@ def code_fingerprint() -> str:
     return _CODE_FINGERPRINT
 
 
+def frames_format() -> str:
+    """The frame cache's format: the code that made the frames (``code_fingerprint``)."""
+    return code_fingerprint()[:16]
+
+
 def frames_key(config_digest: str, layer_digests: list[str]) -> str:
     """What an image's frames depend on: its config, its layers, and the code that made them."""
     h = hashlib.sha256()
-    h.update(f"{code_fingerprint()}\0{SCAN_FORMAT}\0{config_digest}\0".encode())
+    h.update(f"{code_fingerprint()}\0{scan_format()}\0{config_digest}\0".encode())
     h.update("\0".join(layer_digests).encode())
     return f"sha256:{h.hexdigest()}"

@@ -3,6 +3,8 @@
 Rows are plain dicts (``pandas.DataFrame(list_cache())`` shows them). "Last used" is the access time,
 which ``RegistrySource`` refreshes when it serves a blob from the cache, so pruning is least-recently-used.
 Temporary ``.partial`` files are listed too; left behind by a crash, they are always pruned once stale.
+Scans and frames made by other code (a folder of another format, which this code never reads) are
+``stale``: every prune removes them, with their folders.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .cache import cache_dir
+from .cache import FrameCache, ScanCache, cache_dir
+from .codec import TAR, sniff
 from .errors import UsageError
 from .units import parse_size
 
 __all__ = ["list_cache", "prune_cache", "parse_age", "parse_size", "touch"]
 
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"{", "json"))
 _PARTIAL_STALE = 3600.0  # a temp file untouched this long belongs to a download that died
 _AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -89,16 +91,29 @@ def _content(path: Path, st: os.stat_result) -> str:
         head = _head(path, st)
     except OSError:
         return "unreadable"
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
+    compression = sniff(head)
+    if compression != TAR:
+        return compression  # gzip, zstd
+    if head.startswith(b"{"):
+        return "json"
     return "tar" if head[257:262] == b"ustar" else "other"
+
+
+def _places(root: Path) -> list[tuple[str, Path, bool]]:
+    """``(kind, folder, stale)`` of every folder of entries: the blobs, and the scans and frames of each format
+    (stale: not the format this code reads)."""
+    places = [("blob", root / "blobs", False)]
+    for kind, cache in (("scan", ScanCache), ("frames", FrameCache)):
+        folder = root / cache.kind
+        if folder.is_dir():
+            current = cache.format()
+            places += [(kind, d, d.name != current) for d in sorted(folder.iterdir()) if d.is_dir()]
+    return places
 
 
 def _rows(root: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    places = [("blob", root / "blobs")] + [("scan", d) for d in sorted((root / "scans").glob("v*"))]
-    for kind, base in places:
+    for kind, base, stale in _places(root):
         if not base.is_dir():
             continue
         for algo_dir in sorted(p for p in base.iterdir() if p.is_dir()):
@@ -108,11 +123,18 @@ def _rows(root: Path) -> list[dict[str, Any]]:
                 st = f.stat()
                 partial = f.name.startswith(".")
                 name = f.name.split(".")[0] if not partial else f.name
+                if partial:
+                    content = "incomplete"
+                elif kind != "blob":
+                    content = "stale" if stale else kind  # stale: made by other code, never read
+                else:
+                    content = _content(f, st)
                 rows.append({
                     "kind": "partial" if partial else kind,
                     "digest": None if partial else f"{algo_dir.name}:{name}",
                     "size": st.st_size,
-                    "content": ("scan" if kind == "scan" else _content(f, st)) if not partial else "incomplete",
+                    "content": content,
+                    "stale": stale and not partial,
                     "last_used": datetime.fromtimestamp(max(st.st_atime, st.st_mtime), tz=timezone.utc),
                     "modified": datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
                     "path": str(f),
@@ -120,8 +142,21 @@ def _rows(root: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _remove_stale_folders(root: Path) -> None:
+    """Remove the folders of other formats that pruning emptied (one still holding a fresh ``.partial``, being
+    written by a process running other code, stays until a later prune)."""
+    for _, base, stale in _places(root):
+        if stale:
+            for folder in sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True) + [base]:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+
+
 def list_cache(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every file in the cache: ``kind`` (blob, scan, partial), ``digest``, ``size``, ``content``, times, ``path``."""
+    """Every file in the cache: ``kind`` (blob, scan, frames, partial), ``digest``, ``size``, ``content``
+    (``stale`` for scans and frames of other code), ``stale``, times, ``path``."""
     return _rows(root or cache_dir())
 
 
@@ -131,11 +166,13 @@ def prune_cache(older_than: float | timedelta | str | None = None, keep: int | s
 
     ``older_than`` removes entries not used for that long; ``keep`` then removes the least recently used
     until at most that many bytes remain. With neither, everything goes (it is only a cache). Stale
-    ``.partial`` files are always removed. Both are checked before anything is read or removed.
+    ``.partial`` files, and scans and frames made by other code (``stale``), are always removed. Both are
+    checked before anything is read or removed.
     """
     age_limit = parse_age(older_than) if older_than is not None else None
     budget = _budget(keep) if keep is not None else None
-    rows = _rows(root or cache_dir())
+    root = root or cache_dir()
+    rows = _rows(root)
     now = time.time()
     doomed: list[dict[str, Any]] = []
     alive: list[dict[str, Any]] = []
@@ -143,6 +180,8 @@ def prune_cache(older_than: float | timedelta | str | None = None, keep: int | s
         age = now - row["last_used"].timestamp()
         if row["kind"] == "partial":
             (doomed if age > _PARTIAL_STALE else alive).append(row)
+        elif row["stale"]:
+            doomed.append(row)
         elif age_limit is None and budget is None:
             doomed.append(row)
         elif age_limit is not None and age > age_limit:
@@ -159,4 +198,5 @@ def prune_cache(older_than: float | timedelta | str | None = None, keep: int | s
     if not dry_run:
         for row in doomed:
             Path(row["path"]).unlink(missing_ok=True)
+        _remove_stale_folders(root)
     return doomed

@@ -23,21 +23,21 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
     _zlib = zlib  # type: ignore[assignment]
     _ZLIB_ERRORS = (zlib.error,)
 
-__all__ = ["sniff", "decompressed_chunks", "prefetched", "GZIP", "ZSTD", "TAR"]
+__all__ = ["sniff", "decompressed_chunks", "prefetched", "GZIP", "ZSTD", "TAR", "GZIP_MAGIC", "ZSTD_MAGIC"]
 
 GZIP, ZSTD, TAR = "gzip", "zstd", "tar"
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 READ_SIZE = 1 << 20
 OUT_SIZE = 1 << 20
 ZSTD_SLICE = 1 << 17
 
 
 def sniff(head: bytes) -> str:
-    """The compression of a stream from its first bytes."""
-    if head.startswith(_GZIP_MAGIC):
+    """The compression of a stream from its first bytes (``GZIP``, ``ZSTD``, else ``TAR``)."""
+    if head.startswith(GZIP_MAGIC):
         return GZIP
-    if head.startswith(_ZSTD_MAGIC):
+    if head.startswith(ZSTD_MAGIC):
         return ZSTD
     return TAR
 
@@ -92,7 +92,7 @@ def _gunzip(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: i
                     if not data.strip(b"\x00"):
                         data = b""  # trailing zero padding
                         break
-                    if not data.startswith(_GZIP_MAGIC[: len(data)]):
+                    if not data.startswith(GZIP_MAGIC[: len(data)]):
                         raise _decode_error(what, digest, layer, "garbage after the last gzip member")
                     d = _zlib.decompressobj(31)
                     member_started = True

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .scan import LayerScan
 
-__all__ = ["DiveNumbers", "dive_numbers"]
+__all__ = ["DiveNumbers", "dive_numbers", "go_ratio"]
 
 _WH = ".wh."
 
@@ -186,10 +186,10 @@ def dive_numbers(scans: Sequence[LayerScan]) -> DiveNumbers:
         "cumulative_bytes": pd.array([r[2] for r in repeated], dtype="Int64"),
     })
     return DiveNumbers(efficiency=efficiency, wasted_bytes=wasted, image_bytes=sum(layer_bytes), user_bytes=user,
-                       user_wasted_percent=_ratio(wasted, user), inefficient_paths=frame)
+                       user_wasted_percent=go_ratio(wasted, user), inefficient_paths=frame)
 
 
-def _ratio(a: int, b: int) -> float:
+def go_ratio(a: int, b: int) -> float:
     """a / b as Go's float division: +Inf for x/0 with x > 0, NaN for 0/0."""
     if b:
         return a / b

@@ -33,8 +33,8 @@ from .tree import (
     LayerViews,
     Row,
     Tree,
-    _empty_view,
     diff_entries,
+    empty_view,
     printable,
 )
 
@@ -99,7 +99,7 @@ class ExplorerModel:
                 self._diff_view = diff_entries(self.source)  # type: ignore[arg-type]
             return self._diff_view
         if self.layer is None:  # an image without layers
-            return _empty_view()
+            return empty_view()
         return self.views.view(self.layer, self.aggregated)
 
     @property
@@ -135,7 +135,7 @@ class ExplorerModel:
         """Show layer ``index`` (negative counts from the top). Open directories stay open."""
         if self.views is None:
             raise UsageError("a diff of two images has no layers to select")
-        self.layer = self.views._index(index)
+        self.layer = self.views.resolve(index)
         self.selected = None
 
     def set_filters(self, *, kinds: Iterable[str] | None = None, waste_only: bool | None = None,
@@ -447,7 +447,7 @@ class Explorer(widgets.VBox):
 
     def select_layer(self, index: int) -> None:
         """Select a layer as a click would."""
-        self.layers.value = self.model.views._index(index)  # type: ignore[union-attr]
+        self.layers.value = self.model.views.resolve(index)  # type: ignore[union-attr]
 
     def __repr__(self) -> str:
         return f"<ocilens.Explorer {self.model.source.reference}: {self.model.describe()}>"  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import AnalysisError, UsageError
-from .dive import _ratio
+from .dive import go_ratio
 from .units import parse_size
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ def check(image: "Image", rules: Mapping[str, Any] | None = None, *, numbers: st
     b = image.bloat()
     d = b.dive
     user_bytes = d.user_bytes
-    ours_user = _ratio(b.wasted_bytes, user_bytes)
+    ours_user = go_ratio(b.wasted_bytes, user_bytes)
     metrics = {"efficiency": b.efficiency, "wasted_bytes": b.wasted_bytes, "user_wasted_percent": ours_user,
                "dive_efficiency": d.efficiency, "dive_wasted_bytes": d.wasted_bytes,
                "dive_user_wasted_percent": d.user_wasted_percent, "shipped_bytes": b.shipped_bytes,

@@ -24,6 +24,8 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 #: The empty descriptor's media type (image-spec ``manifest.md``, "Guidance for an Empty Descriptor"): ``{}``.
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)

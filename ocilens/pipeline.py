@@ -20,7 +20,7 @@ from .platform import Platform
 from .scan import LayerScan, scan_layer
 from .sources import Source, open_source
 
-__all__ = ["ResolvedImage", "open_image", "resolve_image", "cached_scan", "scan_layer_cached", "scan_layers",
+__all__ = ["ResolvedImage", "open_image", "resolve_image", "known_scan", "scan_layer_cached", "scan_layers",
            "check_diff_ids", "check_platform", "usable_cpus"]
 
 ProgressCallback = Callable[..., None]
@@ -91,20 +91,26 @@ def check_diff_ids(ref: str, config: dict[str, Any], scans: list[LayerScan]) -> 
                                  hint="the config does not describe this layer; the image is corrupt")
 
 
-def cached_scan(source: Source, desc: Descriptor, cache: ScanCache | None,
-                memo: MutableMapping[str, LayerScan] | None = None) -> LayerScan | None:
-    """The cached scan of the layer ``desc``, or None. A cached scan stands for its blob, so the blob must
-    still be there, whole (``Source.check_blob`` raises what reading it would). ``memo`` holds scans
+def known_scan(source: Source, desc: Descriptor, cache: ScanCache | None,
+               memo: MutableMapping[str, LayerScan] | None = None) -> LayerScan | None:
+    """The scan of the layer ``desc`` that needs no read of its blob, or None: the one the source made while
+    it streamed the blob (kept in ``cache``), or a cached one. A cached scan stands for its blob, so the blob
+    must still be there, whole (``Source.check_blob`` raises what reading it would). ``memo`` holds scans
     already read from the cache, so a fleet unpickles each layer once; the blob is checked every time."""
-    if cache is None:
+    scan = source.prescanned(desc)
+    if scan is not None:
+        if cache is not None:
+            cache.put(desc.digest, scan)
+    elif cache is None:
         return None
-    scan = memo.get(desc.digest) if memo is not None else None
-    if scan is None:
-        got = cache.get(desc.digest)
-        if not (isinstance(got, LayerScan) and got.digest == desc.digest):
-            return None
-        scan = got
-    source.check_blob(desc)
+    else:
+        scan = memo.get(desc.digest) if memo is not None else None
+        if scan is None:
+            got = cache.get(desc.digest)
+            if not (isinstance(got, LayerScan) and got.digest == desc.digest):
+                return None
+            scan = got
+        source.check_blob(desc)
     if memo is not None:
         memo[desc.digest] = scan
     return scan
@@ -142,7 +148,7 @@ def scan_layers(source: Source, manifest: ImageManifest, cache: ScanCache | None
     scans: list[LayerScan | None] = [None] * len(descs)
     todo: list[int] = []
     for i, d in enumerate(descs):
-        cached = cached_scan(source, d, cache)
+        cached = known_scan(source, d, cache)
         if cached is not None:
             scans[i] = cached
             if progress:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .image import Image
 
 __all__ = ["layer_sizes", "waste_by_cause", "largest_dirs", "diff_sizes", "PlotAccessor", "directory_sizes",
-           "SEGMENTS", "package_sizes"]
+           "SEGMENTS", "package_sizes", "literal", "axes_or_new", "bytes_axis"]
 
 # (column of Bloat.per_layer, legend label, colour): the stacked parts of a layer's shipped bytes.
 SEGMENTS = (
@@ -25,12 +25,13 @@ SEGMENTS = (
 )
 
 
-def _literal(text: object) -> str:
+def literal(text: object) -> str:
     """Image data as a label: matplotlib would read ``$...$`` as mathtext (and fail on hostile names)."""
     return str(text).replace("$", r"\$")
 
 
-def _axes(ax: "Axes | None", size: tuple[float, float] = (7, 3.5)) -> "Axes":
+def axes_or_new(ax: "Axes | None", size: tuple[float, float] = (7, 3.5)) -> "Axes":
+    """``ax``, or when None the Axes of a new pyplot figure of ``size`` inches (a chart's ``ax=`` rule)."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -39,7 +40,8 @@ def _axes(ax: "Axes | None", size: tuple[float, float] = (7, 3.5)) -> "Axes":
     return ax
 
 
-def _bytes_axis(ax: "Axes", axis: str = "y") -> None:
+def bytes_axis(ax: "Axes", axis: str = "y") -> None:
+    """Tick ``axis`` (``"x"`` or ``"y"``) of ``ax`` in bytes (``1.5 MB``), with a few round ticks."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     def fmt(v: float, _pos: Any) -> str:
@@ -57,7 +59,7 @@ def _bytes_axis(ax: "Axes", axis: str = "y") -> None:
 def layer_sizes(image: "Image", ax: "Axes | None" = None) -> "Axes":
     """Stacked bars per layer: the bytes it shipped that survive, are overwritten later, are deleted later,
     or were re-added only to change metadata. The bar heights sum to the layer's shipped bytes."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     per = image.bloat().per_layer
     x = [str(i) for i in per["layer"]]
     bottom = [0] * len(per)
@@ -68,23 +70,23 @@ def layer_sizes(image: "Image", ax: "Axes | None" = None) -> "Axes":
     ax.set_xlabel("layer")
     ax.set_ylabel("shipped bytes")
     ax.set_title("Layer sizes and their fate")
-    _bytes_axis(ax)
+    bytes_axis(ax)
     ax.legend(fontsize="small", frameon=False)
     return ax
 
 
 def waste_by_cause(image: "Image", ax: "Axes | None" = None, top: int = 10) -> "Axes":
     """Horizontal bars: wasted bytes per (cause, instruction that made the waste), largest first."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     by = image.bloat().by_cause.head(top)
-    labels = [_literal(f"{c} by layer {layer}: {str(cb)[:50]}") for c, layer, cb in
+    labels = [literal(f"{c} by layer {layer}: {str(cb)[:50]}") for c, layer, cb in
               zip(by["cause"], by["by_layer"], by["by_created_by"].fillna(""))]
     colours = {s[0].replace("wasted_", ""): s[2] for s in SEGMENTS}
     ax.barh(labels[::-1], [int(v) for v in by["bytes"]][::-1],
             color=[colours.get(str(c), "#888888") for c in by["cause"]][::-1])
     ax.set_xlabel("wasted bytes")
     ax.set_title("Waste by cause")
-    _bytes_axis(ax, "x")
+    bytes_axis(ax, "x")
     ax.tick_params(axis="y", labelsize="small")
     return ax
 
@@ -106,19 +108,19 @@ def directory_sizes(files: pd.DataFrame, max_depth: int = 3) -> pd.DataFrame:
 
 def largest_dirs(image: "Image", ax: "Axes | None" = None, top: int = 12, max_depth: int = 3) -> "Axes":
     """Horizontal bars: the directories holding the most visible bytes."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     dirs = directory_sizes(image.files, max_depth).head(top)
-    ax.barh([_literal(p) for p in dirs["path"]][::-1], [int(v) for v in dirs["bytes"]][::-1], color="#4c78a8")
+    ax.barh([literal(p) for p in dirs["path"]][::-1], [int(v) for v in dirs["bytes"]][::-1], color="#4c78a8")
     ax.set_xlabel("bytes in the final image")
     ax.set_title("Largest directories")
-    _bytes_axis(ax, "x")
+    bytes_axis(ax, "x")
     ax.tick_params(axis="y", labelsize="small")
     return ax
 
 
 def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "Axes":
     """Horizontal bars: the files whose size changed most between two images (green grew, red shrank)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     f = diff.files
     f = f[f["size_delta"] != 0]
     f = f.reindex(f["size_delta"].abs().sort_values(ascending=False).index).head(top)
@@ -127,12 +129,12 @@ def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "A
         ax.set_axis_off()
         return ax
     deltas = [int(v) for v in f["size_delta"]][::-1]
-    labels = [_literal(f"{c}: {p}") for c, p in zip(f["change"], f["path"])][::-1]
+    labels = [literal(f"{c}: {p}") for c, p in zip(f["change"], f["path"])][::-1]
     ax.barh(labels, deltas, color=["#54a24b" if d >= 0 else "#e45756" for d in deltas])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("size change")
     ax.set_title("Largest size changes")
-    _bytes_axis(ax, "x")
+    bytes_axis(ax, "x")
     ax.tick_params(axis="y", labelsize="small")
     return ax
 
@@ -140,7 +142,7 @@ def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "A
 def package_sizes(image: "Image", ax: "Axes | None" = None, top: int = 12) -> "Axes":
     """Horizontal stacked bars per package version: its bytes in the final image and the wasted bytes it
     shipped. The ``top`` largest packages, plus the five carrying the most waste if they are not among them."""
-    ax = _axes(ax, (7, 4))
+    ax = axes_or_new(ax, (7, 4))
     pk = image.packages
     if pk.empty:
         ax.text(0.5, 0.5, "no package databases found", ha="center", va="center", transform=ax.transAxes)
@@ -152,7 +154,7 @@ def package_sizes(image: "Image", ax: "Axes | None" = None, top: int = 12) -> "A
     rows = pk.loc[chosen].assign(_w=(size + waste).loc[chosen]).sort_values("_w", kind="stable")
     labels = [f"{n} {v} ({e})" for n, v, e in zip(rows["name"], rows["version"], rows["ecosystem"])]
     # one name and version installed in several places (npm, Python): tell the bars apart by where
-    labels = [_literal(label + (f" {loc}" if labels.count(label) > 1 else ""))
+    labels = [literal(label + (f" {loc}" if labels.count(label) > 1 else ""))
               for label, loc in zip(labels, rows["location"])]
     kept = [int(v) for v in rows["bytes"].fillna(0)]
     ax.barh(labels, kept, color="#4c78a8", label="in the final image")
@@ -160,7 +162,7 @@ def package_sizes(image: "Image", ax: "Axes | None" = None, top: int = 12) -> "A
             label="wasted (shipped, then lost)")
     ax.set_xlabel("bytes")
     ax.set_title("Largest packages and the waste they carry")
-    _bytes_axis(ax, "x")
+    bytes_axis(ax, "x")
     ax.tick_params(axis="y", labelsize="small")
     ax.legend(fontsize="small", frameon=False)
     return ax

@@ -15,7 +15,8 @@ from .errors import InvalidReference
 
 __all__ = [
     "Reference", "ParsedReference", "parse_reference", "parse_unnormalized", "validate_digest", "ambiguity_hint",
-    "DEFAULT_DOMAIN", "LEGACY_DEFAULT_DOMAIN", "DEFAULT_TAG", "NAME_TOTAL_LENGTH_MAX",
+    "familiar_name", "split_host_port", "is_registry_host", "DEFAULT_DOMAIN", "LEGACY_DEFAULT_DOMAIN", "DEFAULT_TAG",
+    "NAME_TOTAL_LENGTH_MAX",
 ]
 
 DEFAULT_DOMAIN = "docker.io"
@@ -39,9 +40,11 @@ _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_NAME = _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*"
-_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_IPV6_ADDRESS = r"[a-fA-F0-9:]+"
+_IPV6 = r"\[(?:" + _IPV6_ADDRESS + r")\]"
 _HOST = r"(?:" + _DOMAIN_NAME + "|" + _IPV6 + ")"
-_DOMAIN_AND_PORT = _HOST + r"(?::[0-9]+)?"
+_PORT = r"[0-9]+"
+_DOMAIN_AND_PORT = _HOST + r"(?::" + _PORT + r")?"
 _TAG = r"[0-9A-Za-z_][0-9A-Za-z_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9A-Fa-f]{32,}"
 _PATH_COMPONENT = _ALNUM + r"(?:" + _SEPARATOR + _ALNUM + r")*"
@@ -50,6 +53,8 @@ _NAME = r"(?:" + _DOMAIN_AND_PORT + r"/)?" + _REMOTE_NAME
 
 _REFERENCE_RE = re.compile(r"(" + _NAME + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?")
 _ANCHORED_NAME_RE = re.compile(r"(?:(" + _DOMAIN_AND_PORT + r")/)?(" + _REMOTE_NAME + r")")
+# The same domain grammar, with the name (or the IPv6 address inside its brackets) and the port as groups.
+_HOST_PORT_RE = re.compile(r"(?:(" + _DOMAIN_NAME + r")|\[(" + _IPV6_ADDRESS + r")\])(?::(" + _PORT + r"))?")
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 _TAG_RE = re.compile(_TAG)
 # go-digest: the general digest shape, and the registered algorithms with their hex lengths.
@@ -162,6 +167,26 @@ def parse_unnormalized(text: str) -> ParsedReference:
     return _parse(text, text)
 
 
+def split_host_port(domain: str) -> tuple[str, int | None]:
+    """A reference's domain as ``(host, port)``: ``host:5000`` -> ``("host", 5000)``, ``[::1]:5000`` ->
+    ``("::1", 5000)``, ``ghcr.io`` -> ``("ghcr.io", None)``. A string outside the domain grammar is all host."""
+    m = _HOST_PORT_RE.fullmatch(domain)
+    if m is None:
+        return domain, None
+    return m.group(1) or m.group(2), int(m.group(3)) if m.group(3) else None
+
+
+def is_registry_host(text: str) -> bool:
+    """Whether ``text`` (no ``/``) names a registry, ``host[:port]``, rather than a Docker Hub repository
+    ``name[:tag]``: ``localhost``, an IPv6 address in brackets, or a domain name with a dot, by the domain
+    grammar (``alpine:3.19`` is a repository and its tag; ``127.0.0.1:5000`` a registry)."""
+    m = _HOST_PORT_RE.fullmatch(text)
+    if m is None:
+        return False
+    name = m.group(1)
+    return name is None or name == "localhost" or "." in name
+
+
 def _split_docker_domain(name: str) -> tuple[str, str]:
     """normalize.go's ``splitDockerDomain``: the registry, and the rest, with docker.io's defaults."""
     maybe_domain, sep, maybe_remote = name.partition("/")
@@ -256,6 +281,16 @@ def parse_reference(text: "str | Reference") -> Reference:
     if tag is None and parsed.digest is None:
         tag = DEFAULT_TAG
     return Reference(parsed.domain, parsed.path, tag, parsed.digest)
+
+
+def familiar_name(text: str) -> str:
+    """docker's short form of a reference as written (``Reference.familiar``): ``docker.io/library/alpine``,
+    ``library/alpine`` and ``alpine`` are all ``alpine:latest``; two spellings of one image give one name.
+    Text that is not a reference is returned as it is."""
+    try:
+        return parse_reference(text).familiar
+    except InvalidReference:
+        return text
 
 
 def ambiguity_hint(text: str) -> str | None:

@@ -9,13 +9,16 @@ Paths are normalized here (``./usr//bin/`` -> ``/usr/bin``); names are decoded a
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NoReturn
 
 from .codec import TAR, decompressed_chunks, prefetched
 from .errors import IntegrityError, LayerDecodeError
 from .manifest import Descriptor
+from .packages.capture import PATTERN as _CAPTURE_PATTERN
+from .packages.capture import PREFIXES as _CAPTURE_PREFIXES
+from .packages.capture import SUFFIXES as _CAPTURE_SUFFIXES
+from .paths import normalize_path, normalize_paths
 from .sources.base import Source
 from .tarstream import TarHeader, TarReader
 
@@ -41,47 +44,9 @@ TYPE_NAMES = {"f": "file", "d": "dir", "l": "symlink", "h": "hardlink", "c": "ch
               "p": "fifo"}
 
 
-# Package-manager databases and manifests, kept whole by the scan so packages can be read per layer
-# without re-reading the blob: dpkg, apk, rpm (sqlite), Python distributions, npm packages.
-CAPTURE_SUFFIXES = ("/status", ".list", "/installed", "rpmdb.sqlite", "rpmdb.sqlite-wal", "/RECORD", "/METADATA",
-                    "/PKG-INFO", "/installed-files.txt", "/SOURCES.txt", "/package.json", "/top_level.txt",
-                    ".egg-info")
-CAPTURE_PREFIXES = ("/var/lib/dpkg/status.d/",)  # distroless: one status file per package
-CAPTURE = re.compile(r"""^(
-      /var/lib/dpkg/status
-    | /var/lib/dpkg/status\.d/[^/]+
-    | /var/lib/dpkg/info/[^/]+\.list
-    | (/usr)?/lib/apk/db/installed
-    | /(var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite(-wal)?
-    | .*/[^/]+\.dist-info/(RECORD|METADATA)
-    | .*/[^/]+\.egg-info(/(PKG-INFO|installed-files\.txt|SOURCES\.txt|top_level\.txt))?
-    | .*/node_modules/(@[^/]+/)?[^/]+/package\.json
-)$""", re.X)
+# Package-manager databases and manifests (``packages.capture``: each ecosystem's own patterns) are kept whole
+# by the scan, up to this size, so packages can be read per layer without re-reading the blob.
 CAPTURE_MAX = 256 << 20
-
-
-def normalize_path(name: bytes | str) -> tuple[str, bool]:
-    """``(absolute normalized path, escaped)``: ``..`` is resolved lexically and clamped at the root,
-    as runtimes do; ``escaped`` says the name tried to climb above it."""
-    s = name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else name
-    if s.startswith("./"):
-        s = s[2:]
-    if "/." not in s and "//" not in s and not s.startswith(("/", ".")):
-        # The common case: "usr/bin/x" or "usr/bin/" (no dot segments, no doubled slashes).
-        return "/" + (s[:-1] if s.endswith("/") else s), False
-    parts: list[str] = []
-    escaped = False
-    for comp in s.split("/"):
-        if comp in ("", "."):
-            continue
-        if comp == "..":
-            if parts:
-                parts.pop()
-            else:
-                escaped = True
-            continue
-        parts.append(comp)
-    return "/" + "/".join(parts), escaped
 
 
 @dataclass
@@ -213,10 +178,14 @@ def _path_of(scan: LayerScan, name: bytes) -> str:
     """The member name as a normalized absolute path; a name that climbs out or is absolute is recorded."""
     path, escaped = normalize_path(name)
     if escaped or name.startswith(b"/"):
-        scan.anomalies.append((path, "unsafe_path",
-                               f"member name {name!r} {'climbs above' if escaped else 'is absolute, outside'} "
-                               f"the layer root; placed at {path}"))
+        _unsafe_path(scan, name, path, escaped)
     return path
+
+
+def _unsafe_path(scan: LayerScan, name: bytes, path: str, escaped: bool) -> None:
+    """Record a member name that climbs above the layer root or is absolute (``path``: where it lands)."""
+    where = "climbs above" if escaped else "is absolute, outside"
+    scan.anomalies.append((path, "unsafe_path", f"member name {name!r} {where} the layer root; placed at {path}"))
 
 
 def _marker(scan: LayerScan, path: str, parent: str, base: str, ordinal: int) -> None:
@@ -253,8 +222,8 @@ def _link(scan: LayerScan, code: str, path: str, linkname: bytes) -> str:
 
 def _captures(path: str, size: int) -> bool:
     """Whether ``path`` is a package database or manifest the scan keeps whole."""
-    return (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and size <= CAPTURE_MAX \
-        and CAPTURE.search(path) is not None
+    return (path.endswith(_CAPTURE_SUFFIXES) or path.startswith(_CAPTURE_PREFIXES)) and size <= CAPTURE_MAX \
+        and _CAPTURE_PATTERN.fullmatch(path) is not None
 
 
 def _add_run(scan: LayerScan, run: PlainRun, buf: bytes, ordinal: int, ints: dict[int, int]) -> int:
@@ -267,14 +236,11 @@ def _add_run(scan: LayerScan, run: PlainRun, buf: bytes, ordinal: int, ints: dic
     skipped: list[int] = []  # run positions of markers (whiteouts, opaques), which are not entries
     run_types = run.types
     links: dict[int, str] = {}  # entry position in the run -> link target, as the scan keeps it
-    for k, name in enumerate(run.names):
-        s = name.decode("utf-8", "surrogateescape")
-        if s.startswith("./"):
-            s = s[2:]
-        if "/." not in s and "//" not in s and not s.startswith(("/", ".")):  # normalize_path's common case
-            path = "/" + (s[:-1] if s.endswith("/") else s)
-        else:
-            path = _path_of(scan, name)
+    names = run.names
+    normalized, odd = normalize_paths(names)
+    for k, path in enumerate(normalized):
+        if odd and k in odd:
+            _unsafe_path(scan, names[k], path, odd[k])
         if ".wh." in path:
             parent, _, base = path.rpartition("/")
             if base.startswith(WH_PREFIX):
@@ -310,7 +276,7 @@ def _add_run(scan: LayerScan, run: PlainRun, buf: bytes, ordinal: int, ints: dic
         if code == "f":
             path = paths[first + j]
             # _captures' own cheap test first, inline: most files fail it, and a call per file shows at 1M
-            if (path.endswith(CAPTURE_SUFFIXES) or path.startswith(CAPTURE_PREFIXES)) and _captures(path, size):
+            if (path.endswith(_CAPTURE_SUFFIXES) or path.startswith(_CAPTURE_PREFIXES)) and _captures(path, size):
                 scan.captured[first + j] = buf[start : start + size]
     return ordinal + n
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .image import Image
 
 __all__ = ["KINDS", "DEFAULT_KINDS", "SORTS", "LAYER_LABELS", "DIFF_LABELS", "MARKS", "Row", "Tree", "LayerViews",
-           "layer_entries", "diff_entries", "printable", "tree_html", "layers_html", "TREE_CSS"]
+           "layer_entries", "diff_entries", "empty_view", "printable", "tree_html", "layers_html", "TREE_CSS"]
 
 KINDS = ("added", "overwritten", "metadata_only", "whited_out", "unchanged")
 DEFAULT_KINDS = ("added", "overwritten", "metadata_only", "whited_out")
@@ -48,7 +48,6 @@ MARKS = {"added": "+", "overwritten": "~", "metadata_only": "m", "whited_out": "
 COLUMNS = ("path", "kind", "type", "size", "prev_size", "bytes", "wasted", "waste_cause", "waste_by", "layer",
            "linkname")
 
-# Characters that would make a name lie about itself on screen: controls, bidi overrides, lone surrogates.
 # ------------------------------------------------------------------------------------------- views
 
 
@@ -103,7 +102,8 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
-def _empty_view() -> pd.DataFrame:
+def empty_view() -> pd.DataFrame:
+    """A view with no rows (``COLUMNS``, their dtypes)."""
     return _view(pd.DataFrame({"path": pd.array([], dtype="string"), "change": pd.array([], dtype="string"),
                                "content_changed": pd.array([], dtype="boolean"),
                                "type_changed": pd.array([], dtype="boolean"), "type": [], "prev_type": [],
@@ -125,7 +125,8 @@ class LayerViews:
     def __len__(self) -> int:
         return len(self.image.scans)
 
-    def _index(self, index: int) -> int:
+    def resolve(self, index: int) -> int:
+        """The layer number ``index`` names (negative ones count from the top), or ``AnalysisError``."""
         n = len(self)
         if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not -n <= index < n:
             raise AnalysisError(f"{self.image.reference}: no layer {index!r}; the image has {n} layers (0..{n - 1})",
@@ -137,11 +138,11 @@ class LayerViews:
         if self._waste is None:
             causes = self.image.bloat().causes
             self._waste = {int(k): g for k, g in causes.groupby("layer", sort=False)} if len(causes) else {}
-        return self._waste.get(self._index(index), self.image.bloat().causes.iloc[:0])
+        return self._waste.get(self.resolve(index), self.image.bloat().causes.iloc[:0])
 
     def layer(self, index: int) -> pd.DataFrame:
         """Every path layer ``index`` lists, with how it changed the stack below."""
-        i = self._index(index)
+        i = self.resolve(index)
         if i not in self._layers:
             diff = self.image.layer_diff(i, include_unchanged=True)
             self._layers[i] = _view(diff, i, self.waste(i))
@@ -151,7 +152,7 @@ class LayerViews:
         """The tree after layers ``0..index``: each present path with its last event (``layer`` says which
         layer wrote it, ``kind`` how: a path listed again with only a new mtime is ``unchanged``), plus what
         layer ``index`` itself whited out. Paths removed by an earlier layer are gone, as from a container."""
-        i = self._index(index)
+        i = self.resolve(index)
         if i not in self._aggregated:
             parts = [self.layer(j) for j in range(i + 1)]
             cat = pd.concat(parts, ignore_index=True)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..cache import ScanCache, cache_dir
 from ..manifest import Descriptor, ImageManifest
-from ..pipeline import cached_scan, check_diff_ids, open_image
+from ..pipeline import check_diff_ids, known_scan, open_image
 from ..platform import Platform
 from ..scan import LayerScan
 from .execute import Backend, ProcessBackend, backend_for
@@ -119,7 +119,7 @@ def _resolve(ref: str, platform: Platform | None, options: dict[str, Any], cache
     try:
         for j, desc in enumerate(resolved.manifest.layers):
             try:
-                cached_scan(source, desc, cache, memo)
+                known_scan(source, desc, cache, memo)
             except Exception as exc:  # noqa: BLE001 - a cached scan whose blob is gone: as load() fails
                 member.error = _error_of("scan", exc, desc.digest, j)
                 return member

@@ -14,18 +14,15 @@ A registry or repository that cannot be listed is an error row, not an exception
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import OcilensError
+from ..reference import is_registry_host
 from ..registry.client import RegistryClient
+from ..sources import CLIENT_OPTIONS
 
 __all__ = ["expand", "Expanded", "Target", "classify", "CLIENT_OPTIONS"]
-
-#: The registry options that the registry client takes (the rest are RegistrySource's).
-CLIENT_OPTIONS = ("auth", "insecure", "retry", "transport", "timeout")
-_REGISTRY_ONLY = re.compile(r"(localhost|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ def classify(text: str) -> Target:
     if sep and transport == "docker-archive" or ref.startswith(("/", "./", "../", "~")):
         return Target(text, "image")
     bare = ref.rstrip("/")
-    if "/" not in bare and (ref.endswith("/") or _REGISTRY_ONLY.fullmatch(bare)):
+    if "/" not in bare and (ref.endswith("/") or is_registry_host(bare)):
         return Target(text, "registry", registry=bare)
     last = bare.rsplit("/", 1)[-1]
     if "/" in bare and "@" not in bare and ":" not in last:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..html import CSS, cards as html_cards, HtmlDocument, document, esc, human, pct, svg_of, table
-from ..plots import _axes, _bytes_axis, _literal
+from ..plots import axes_or_new, bytes_axis, literal
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -39,19 +39,19 @@ def _empty(ax: "Axes", what: str) -> "Axes":
 
 def wasted_per_image(audit: "FleetAudit", ax: "Axes | None" = None, top: int = 20) -> "Axes":
     """Horizontal bars: each audited image's visible and wasted bytes, most wasted first."""
-    ax = _axes(ax, (7, 0.9 + 0.28 * min(top, max(len(audit.images), 1))))
+    ax = axes_or_new(ax, (7, 0.9 + 0.28 * min(top, max(len(audit.images), 1))))
     ok = audit.images[audit.images["error"].isna()]
     if ok.empty:
         return _empty(ax, "no image could be audited")
     ok = ok.sort_values(["wasted_bytes", "reference"], ascending=[False, True], kind="stable").head(top)[::-1]
-    labels = [_literal(_cut(r, 48)) for r in ok["reference"]]
+    labels = [literal(_cut(r, 48)) for r in ok["reference"]]
     wasted = [int(v) for v in ok["wasted_bytes"]]
     visible = [int(v) for v in ok["visible_bytes"]]
     ax.barh(labels, visible, color="#4c78a8", label="visible")
     ax.barh(labels, wasted, left=visible, color="#e45756", label="wasted")
     ax.set_xlabel("shipped bytes")
     ax.set_title("Wasted bytes per image")
-    _bytes_axis(ax, "x")
+    bytes_axis(ax, "x")
     ax.tick_params(axis="y", labelsize="small")
     ax.legend(fontsize="small", frameon=False, loc="lower right")
     return ax
@@ -60,12 +60,12 @@ def wasted_per_image(audit: "FleetAudit", ax: "Axes | None" = None, top: int = 2
 def shared_layers(audit: "FleetAudit", ax: "Axes | None" = None, top: int = 15) -> "Axes":
     """Horizontal bars: the layers held by the most images, shared ones only (label: digest, size, the
     instruction that made it in the first image holding it)."""
-    ax = _axes(ax, (7, 0.9 + 0.28 * min(top, max(len(audit.layers), 1))))
+    ax = axes_or_new(ax, (7, 0.9 + 0.28 * min(top, max(len(audit.layers), 1))))
     layers = audit.layers[audit.layers["images"] > 1]
     if layers.empty:
         return _empty(ax, "no layer is shared by two images")
     top_layers = layers.sort_values(["images", "compressed_size"], ascending=False, kind="stable").head(top)[::-1]
-    labels = [_literal(f"{_short(d)} {human(int(s))} {_cut(c, 36)}") for d, s, c in
+    labels = [literal(f"{_short(d)} {human(int(s))} {_cut(c, 36)}") for d, s, c in
               zip(top_layers["digest"], top_layers["compressed_size"], top_layers["created_by"])]
     ax.barh(labels, [int(v) for v in top_layers["images"]], color="#54a24b")
     ax.set_xlabel("images holding the layer")
@@ -79,17 +79,17 @@ def shared_layers(audit: "FleetAudit", ax: "Axes | None" = None, top: int = 15) 
 
 def layer_waste(audit: "FleetAudit", ax: "Axes | None" = None, top: int = 15) -> "Axes":
     """Horizontal bars: the layers whose bytes are lost most across the fleet (summed over the images)."""
-    ax = _axes(ax, (7, 0.9 + 0.28 * min(top, max(len(audit.layers), 1))))
+    ax = axes_or_new(ax, (7, 0.9 + 0.28 * min(top, max(len(audit.layers), 1))))
     layers = audit.layers[audit.layers["wasted_bytes"].fillna(0) > 0]
     if layers.empty:
         return _empty(ax, "no layer ships wasted bytes")
     top_layers = layers.sort_values("wasted_bytes", ascending=False, kind="stable").head(top)[::-1]
-    labels = [_literal(f"{_short(d)} ×{int(n)} {_cut(c, 36)}") for d, n, c in
+    labels = [literal(f"{_short(d)} ×{int(n)} {_cut(c, 36)}") for d, n, c in
               zip(top_layers["digest"], top_layers["images"], top_layers["created_by"])]
     ax.barh(labels, [int(v) for v in top_layers["wasted_bytes"]], color="#f58518")
     ax.set_xlabel("wasted bytes, summed over the images holding the layer")
     ax.set_title("Layers carrying the most waste")
-    _bytes_axis(ax, "x")
+    bytes_axis(ax, "x")
     ax.tick_params(axis="y", labelsize="small")
     return ax
 

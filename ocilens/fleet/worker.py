@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..cache import BlobStore, ScanCache
 from ..errors import IntegrityError, LayerDecodeError, OcilensError
 from ..manifest import Descriptor
-from ..pipeline import cached_scan, scan_layer_cached
+from ..pipeline import known_scan, scan_layer_cached
 from ..platform import Platform
 from ..scan import LayerScan
 from ..sources import Source, open_source, options_for
@@ -177,7 +177,7 @@ def scan_task(task: ScanTask, pool: SourcePool | None = None,
         attempts += 1
         try:
             source = pool.get(ref, task)
-            cached = cached_scan(source, desc, cache)
+            cached = known_scan(source, desc, cache)
             if cached is not None:  # (another worker's, since the driver looked): no scan attempted
                 return ScanResult(desc.digest, "cached", cached, seconds=time.perf_counter() - start, worker=me,
                                   locator=ref, attempts=attempts - 1)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 
-from .base import DbFiles, Package, read_records
+from .base import Capture, DbFiles, Package, read_records
 
-__all__ = ["INSTALLED", "read", "compare", "is_database", "parse"]
+__all__ = ["INSTALLED", "CAPTURE", "read", "compare", "is_database", "parse"]
 
 INSTALLED = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
+CAPTURE = Capture(r"(/usr)?/lib/apk/db/installed", suffixes=("/installed",))
 
 
 def is_database(path: str) -> bool:

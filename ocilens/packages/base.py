@@ -7,12 +7,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-__all__ = ["Package", "DbFiles", "stanzas", "generic_compare", "ECOSYSTEMS", "OS_ECOSYSTEMS", "join"]
+from ..paths import normalize_path
+
+__all__ = ["Package", "DbFiles", "Capture", "stanzas", "generic_compare", "ECOSYSTEMS", "OS_ECOSYSTEMS", "join"]
 
 # The ecosystems in the order their claims are applied: a later one wins a path two of them list (the
 # system package manager installed the Python or npm package it ships, so it is the owner a user acts on).
 ECOSYSTEMS = ("npm", "python", "rpm", "apk", "dpkg")
 OS_ECOSYSTEMS = ("dpkg", "apk", "rpm")
+
+
+@dataclass(frozen=True)
+class Capture:
+    """The files of one ecosystem's database that the scan keeps whole (``LayerScan.captured``): the paths
+    ``pattern`` matches entirely. A path that ends with none of ``suffixes`` and starts with none of
+    ``prefixes`` never matches: the scan tests those first, cheaply, on every file of a layer."""
+
+    pattern: str
+    suffixes: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,23 +99,10 @@ def read_records(db: DbFiles, ecosystem: str, paths: tuple[str, ...],
 
 
 def join(directory: str, rel: str) -> str:
-    """``rel`` under ``directory``, normalized lexically (``..`` clamped at the root); absolute ``rel`` as is."""
-    if rel.startswith("/"):
-        full = rel
-    else:
-        full = directory.rstrip("/") + "/" + rel
-    if "/." not in full and "//" not in full:
-        return full.rstrip("/") or "/"
-    parts: list[str] = []
-    for comp in full.split("/"):
-        if comp in ("", "."):
-            continue
-        if comp == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(comp)
-    return "/" + "/".join(parts)
+    """``rel`` under ``directory`` (an absolute ``rel`` on its own), normalized as every image path is
+    (``paths.normalize_path``: ``..`` resolved lexically, clamped at the root)."""
+    full = rel if rel.startswith("/") else directory.rstrip("/") + "/" + rel
+    return normalize_path(full.lstrip("/"))[0]  # the same path, relative: normalize_path's quick case
 
 
 def stanzas(text: str) -> Iterator[dict[str, str]]:

@@ -6,13 +6,16 @@ Versions compare with dpkg's own algorithm (``[epoch:]upstream[-revision]``, ``~
 
 from __future__ import annotations
 
-from .base import DbFiles, Package, compare_evr, stanzas
+from .base import Capture, DbFiles, Package, compare_evr, stanzas
 
-__all__ = ["STATUS", "read", "compare", "is_database"]
+__all__ = ["STATUS", "CAPTURE", "read", "compare", "is_database"]
 
 STATUS = "/var/lib/dpkg/status"
 INFO = "/var/lib/dpkg/info/"
 STATUS_D = "/var/lib/dpkg/status.d/"
+#: What the scan keeps: the status file, distroless's one status file per package, the file lists.
+CAPTURE = Capture(r"/var/lib/dpkg/status|/var/lib/dpkg/status\.d/[^/]+|/var/lib/dpkg/info/[^/]+\.list",
+                  suffixes=("/status", ".list"), prefixes=(STATUS_D,))
 # Status's third word for a package whose files are on disk (config-files and not-installed are gone).
 _PRESENT = {"installed", "half-installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
 

@@ -72,10 +72,6 @@ def add_package_columns(image: "Image", df: pd.DataFrame, kind: str) -> pd.DataF
     return _assign(df, _owner_columns(model, model.owner_ids(paths, layers, skip)))
 
 
-def _empty_ints(n: int) -> pd.api.extensions.ExtensionArray:
-    return pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
-
-
 def package_causes(image: "Image") -> pd.DataFrame:
     """``bloat().causes`` with the owner of each wasted version at the layer that shipped it:
     ``package``, ``ecosystem``, ``package_id`` (NA: no database claimed it)."""

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from . import apk, dpkg, npm, python, rpm
+from . import apk, dpkg, rpm
 from .base import ECOSYSTEMS, DbFiles, Package, join
+from .capture import READERS
 
 if TYPE_CHECKING:
     from ..assemble import Assembly
@@ -39,14 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["PackageModel", "Record", "model_of", "compare_versions", "READERS", "FATES", "ECOSYSTEM_DTYPE",
            "FATE_DTYPE"]
 
-READERS = {"dpkg": dpkg, "apk": apk, "rpm": rpm, "python": python, "npm": npm}
 FATES = ("present", "removed", "upgraded", "downgraded", "replaced")
-ECOSYSTEM_DTYPE = pd.CategoricalDtype(["dpkg", "apk", "rpm", "python", "npm"])
+ECOSYSTEM_DTYPE = pd.CategoricalDtype(list(READERS))
 FATE_DTYPE = pd.CategoricalDtype(FATES)
 _RANK = {eco: i for i, eco in enumerate(ECOSYSTEMS)}
-_CLASSIFY: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    ("dpkg", dpkg.is_database), ("apk", apk.is_database), ("rpm", rpm.is_database),
-    ("python", python.is_database), ("npm", npm.is_database))
+_CLASSIFY: tuple[tuple[str, Callable[[str], bool]], ...] = tuple((eco, r.is_database) for eco, r in READERS.items())
 
 
 # The file whose presence says a system package database exists (its loss is not an uninstall).

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 
-from .base import DbFiles, Package, generic_compare
+from .base import Capture, DbFiles, Package, generic_compare
 
-__all__ = ["read", "compare", "is_database"]
+__all__ = ["CAPTURE", "read", "compare", "is_database"]
 
+CAPTURE = Capture(r".*/node_modules/(@[^/]+/)?[^/]+/package\.json", suffixes=("/package.json",))
 _PACKAGE_JSON = re.compile(r"^(?P<dir>.*/node_modules/(?:@[^/]+/)?[^/]+)/package\.json$")
 
 

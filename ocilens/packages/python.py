@@ -12,10 +12,15 @@ import csv
 import io
 import re
 
-from .base import DbFiles, Package, generic_compare, join
+from .base import Capture, DbFiles, Package, generic_compare, join
 
-__all__ = ["read", "compare", "is_database", "canonical_name"]
+__all__ = ["CAPTURE", "read", "compare", "is_database", "canonical_name"]
 
+#: A dist-info's RECORD and METADATA; an egg-info directory's PKG-INFO and file lists, or a single-file egg-info.
+CAPTURE = Capture(r".*/[^/]+\.dist-info/(RECORD|METADATA)"
+                  r"|.*/[^/]+\.egg-info(/(PKG-INFO|installed-files\.txt|SOURCES\.txt|top_level\.txt))?",
+                  suffixes=("/RECORD", "/METADATA", "/PKG-INFO", "/installed-files.txt", "/SOURCES.txt",
+                            "/top_level.txt", ".egg-info"))
 _META_DIR = re.compile(r"^(?P<site>.*)/(?P<dir>[^/]+\.(?:dist-info|egg-info))(?:/(?P<file>[^/]+))?$")
 
 
@@ -127,20 +132,32 @@ def _pep440_key(v: str) -> tuple | None:
     return int(m["epoch"] or 0), tuple(release), pre_key, post_key, dev_key, local
 
 
-try:  # the reference implementation, when present
-    from packaging.version import InvalidVersion, Version
-except ImportError:  # pragma: no cover - exercised only without packaging
-    Version = None  # type: ignore[assignment,misc]
-    InvalidVersion = ValueError  # type: ignore[assignment,misc]
+def _packaging() -> tuple[type, type[Exception]] | None:
+    """``packaging``'s ``Version`` and ``InvalidVersion`` (the reference implementation), when it is installed;
+    imported on the first comparison, not when the scan imports this module for ``CAPTURE``."""
+    global _PACKAGING
+    if _PACKAGING is None:
+        try:
+            from packaging.version import InvalidVersion, Version
+        except ImportError:  # pragma: no cover - exercised only without packaging
+            _PACKAGING = False
+        else:
+            _PACKAGING = (Version, InvalidVersion)
+    return _PACKAGING or None
+
+
+_PACKAGING: tuple[type, type[Exception]] | bool | None = None
 
 
 def compare(a: str, b: str) -> int:
     """-1, 0 or 1 in PEP 440 order; versions PEP 440 does not parse fall back to a generic order."""
-    if Version is not None:
+    reference = _packaging()
+    if reference is not None:
+        version, invalid = reference
         try:
-            va, vb = Version(a), Version(b)
+            va, vb = version(a), version(b)
             return (va > vb) - (va < vb)
-        except InvalidVersion:
+        except invalid:
             return generic_compare(a, b)
     ka, kb = _pep440_key(a), _pep440_key(b)
     if ka is None or kb is None:

@@ -13,15 +13,21 @@ Versions compare with ``rpmvercmp`` (as ``rpmdev-vercmp``), epoch, then version,
 
 from __future__ import annotations
 
-import sqlite3
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import DbFiles, Package, read_records, compare_evr
+from .base import Capture, DbFiles, Package, read_records, compare_evr
 
-__all__ = ["DATABASES", "read", "parse_header", "parse_database", "compare", "rpmvercmp", "evr", "is_database"]
+if TYPE_CHECKING:  # sqlite3 loads when a database is read, not when the scan imports the capture patterns
+    import sqlite3
+
+__all__ = ["DATABASES", "CAPTURE", "read", "parse_header", "parse_database", "compare", "rpmvercmp", "evr",
+           "is_database"]
 
 DATABASES = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
+#: The databases, and their write-ahead logs beside them.
+CAPTURE = Capture(r"/(var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite(-wal)?",
+                  suffixes=("rpmdb.sqlite", "rpmdb.sqlite-wal"))
 
 NAME, VERSION, RELEASE, EPOCH, SIZE, ARCH = 1000, 1001, 1002, 1003, 1009, 1022
 OLDFILENAMES, FILESIZES, SOURCERPM = 1027, 1028, 1044
@@ -95,6 +101,8 @@ def evr(h: dict[int, Any]) -> str:
 
 
 def _connect(data: bytes) -> sqlite3.Connection:
+    import sqlite3
+
     buf = bytearray(data)
     if len(buf) >= 20 and buf[18:20] == b"\x02\x02":
         buf[18:20] = b"\x01\x01"  # WAL mode -> rollback journal: an in-memory copy has no WAL file beside it
@@ -105,6 +113,8 @@ def _connect(data: bytes) -> sqlite3.Connection:
 
 def parse_database(data: bytes) -> tuple[tuple[str, str, str | None, int | None, str | None, tuple[str, ...]], ...]:
     """(name, [epoch:]version-release, arch, size, source rpm, files) of each package in an rpmdb.sqlite."""
+    import sqlite3
+
     con = _connect(data)
     try:
         rows = con.execute("SELECT hnum, blob FROM Packages ORDER BY hnum").fetchall()

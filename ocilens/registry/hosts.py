@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import os
 
+from ..reference import DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, split_host_port
+
 __all__ = ["api_host", "split_host_port", "is_loopback", "insecure_from_env", "allows_insecure",
            "INSECURE_ENV"]
 
@@ -19,17 +21,7 @@ DOCKER_HUB_API = "registry-1.docker.io"
 
 def api_host(registry: str) -> str:
     """The host to send API requests to: Docker Hub's ``docker.io`` is served by ``registry-1.docker.io``."""
-    return DOCKER_HUB_API if registry in ("docker.io", "index.docker.io") else registry
-
-
-def split_host_port(registry: str) -> tuple[str, int | None]:
-    """``host:5000`` -> ``("host", 5000)``; ``[::1]:5000`` -> ``("::1", 5000)``."""
-    if registry.startswith("["):
-        host, _, rest = registry[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = registry.partition(":")
-    return host, int(port) if port.isdigit() else None
+    return DOCKER_HUB_API if registry in (DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN) else registry
 
 
 def is_loopback(registry: str) -> bool:

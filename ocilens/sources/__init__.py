@@ -8,7 +8,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..codec import TAR, sniff
 from ..errors import ImageReferenceError, InvalidReference, OcilensError, SourceError, SourceNotFound, UsageError
+from ..paths import normalize_path
 from ..reference import RULE_FORMAT, Reference
 from .base import Source
 from .docker_archive import DockerArchiveSource
@@ -16,12 +18,15 @@ from .layout import LayoutSource
 from .storage import TarStorage
 
 __all__ = ["Source", "open_source", "split_path_selector", "LayoutSource", "DockerArchiveSource",
-           "REGISTRY_OPTIONS", "is_local_reference", "options_for"]
+           "REGISTRY_OPTIONS", "CLIENT_OPTIONS", "is_local_reference", "options_for"]
 
 LOCAL_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
-#: The keyword options a registry source takes (``RegistrySource.__init__``, kept in step by a test); local
-#: sources accept them too.
-REGISTRY_OPTIONS = ("auth", "insecure", "cache", "progress", "max_workers", "retry", "transport", "timeout")
+#: The keyword options the registry client takes (``RegistryClient.__init__``'s but ``max_connections``, which a
+#: source derives from ``max_workers``; kept in step by a test): what a fleet lists repositories with.
+CLIENT_OPTIONS = ("auth", "insecure", "retry", "transport", "timeout")
+#: The keyword options a registry source takes (``RegistrySource.__init__``, kept in step by a test): the
+#: client's and its own. Local sources accept them too.
+REGISTRY_OPTIONS = CLIENT_OPTIONS + ("cache", "progress", "max_workers")
 #: Of those, the ones that only mean something for a registry: a local source warns that it ignores them.
 REGISTRY_ONLY = ("auth", "insecure")
 _PATH_PREFIXES = ("/", "./", "../", "~")
@@ -59,12 +64,12 @@ def _sniff_local(path: str) -> str | None:
         import tarfile
         try:
             with tarfile.open(p, "r:") as tf:
-                names = {m.name.lstrip("./") for m in tf if m.name.count("/") <= 1}
+                names = {normalize_path(m.name)[0] for m in tf}
         except (tarfile.TarError, OSError):
             return None
-        if "manifest.json" in names:
+        if "/manifest.json" in names:
             return "docker-archive"
-        if "index.json" in names:
+        if "/index.json" in names:
             return "oci-archive"
     return None
 
@@ -91,7 +96,7 @@ def _not_an_image(ref: str) -> SourceError:
     except OSError as exc:
         return SourceError(f"{ref!r} exists but cannot be read: {exc.strerror}", reference=ref,
                            hint="check its permissions")
-    if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
+    if sniff(head) != TAR:
         return SourceError(f"{ref!r} is a compressed file; image archives are read uncompressed", reference=ref,
                            hint=f"decompress it first (gzip -dc / zstd -dc {ref} > image.tar), then load "
                                 "oci-archive:image.tar or docker-archive:image.tar")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import IntegrityError
 from ..manifest import Descriptor, ImageManifest
 from ..platform import Platform
+
+if TYPE_CHECKING:
+    from ..scan import LayerScan
 
 __all__ = ["Source"]
 
@@ -34,6 +37,11 @@ class Source(ABC):
     @abstractmethod
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         """A verified stream of the blob's bytes."""
+
+    def prescanned(self, desc: Descriptor) -> "LayerScan | None":
+        """The scan of a layer this source made while it streamed the blob (a stream read once, an engine's
+        export), or None: the blob is then read and scanned as usual."""
+        return None
 
     def check_blob(self, desc: Descriptor) -> None:
         """Raise what reading the blob would if it is missing or of the wrong size, without reading it: a

@@ -3,36 +3,31 @@ and the newer one with ``blobs/sha256/...``, both described by ``manifest.json``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ..codec import GZIP, TAR, sniff
 from ..digest import VerifiedReader, digest_bytes, verify_bytes
 from ..errors import ImageNotFound, InvalidReference, SourceError, UnsupportedImage
 from ..index import walk_index
-from ..manifest import (DOCKER_CONFIG, DOCKER_LAYER_TAR, MANIFEST_TYPES, Descriptor, ImageManifest,
-                        index_entries, json_type, media_type_of, parse_json)
+from ..manifest import (DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, MANIFEST_TYPES, OCI_LAYER_ZSTD,
+                        Descriptor, ImageManifest, index_entries, json_type, media_type_of, parse_json)
 from ..platform import Platform
+from ..reference import familiar_name
 from .base import Source
-from .storage import open_storage
+from .storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from ..scan import LayerScan
 
 __all__ = ["DockerArchiveSource"]
 
 _BLOB_NAME = re.compile(r"(?:^|/)blobs/(sha256)/([a-f0-9]{64})$")
-_HEX_JSON = re.compile(r"^([a-f0-9]{64})\.json$")
-
-
-def _familiar(tag: str) -> str:
-    """``docker.io/library/alpine:3`` -> ``alpine:3``, for matching RepoTags written either way."""
-    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
-        if tag.startswith(prefix):
-            tag = tag[len(prefix):]
-            break
-    if tag.startswith("library/"):
-        tag = tag[len("library/"):]
-    if ":" not in tag.rpartition("/")[2] and "@" not in tag:
-        tag += ":latest"
-    return tag
+_HEX_JSON = re.compile(r"^(?:sha256:)?([a-f0-9]{64})(?:\.json)?$")  # docker save; crane names it sha256:<hex>
+#: A layer member named by its own digest: ``<hex>.tar.gz`` (kaniko, crane), ``<hex>.tar``, ``<hex>``.
+_LAYER_NAME = re.compile(r"^(?:sha256:)?([a-f0-9]{64})(?:\.tar)?(?:\.gz|\.gzip|\.zst|\.zstd)?$")
 
 
 def _images(n: int) -> str:
@@ -54,9 +49,11 @@ class DockerArchiveSource(Source):
 
     transport = "docker-archive"
 
-    def __init__(self, reference: str, path: str, selector: str | None) -> None:
+    def __init__(self, reference: str, path: str | None, selector: str | None, *,
+                 storage: Storage | None = None) -> None:
+        """The archive at ``path``, or the one ``storage`` already holds (a stream read once)."""
         super().__init__(reference)
-        self.storage = open_storage(path, reference, want_dir=False)
+        self.storage = storage if storage is not None else open_storage(str(path), reference, want_dir=False)
         if not self.storage.exists("manifest.json"):
             if self.storage.damage:
                 raise self.storage.missing("manifest.json")
@@ -109,9 +106,9 @@ class DockerArchiveSource(Source):
                                     reference=self.reference,
                                     hint=f"@N counts from 0: use {positions}")
             return entries[n]
-        want = _familiar(selector)
+        want = familiar_name(selector)
         for e in entries:
-            if any(_familiar(t) == want for t in e.get("RepoTags") or []):
+            if any(familiar_name(t) == want for t in e.get("RepoTags") or []):
                 return e
         tags = ", ".join(t for e in entries for t in e.get("RepoTags") or []) or "none"
         raise ImageNotFound(f"{self.reference}: no image tagged {selector!r} in the archive; tags: {tags}",
@@ -156,12 +153,9 @@ class DockerArchiveSource(Source):
         for i, (path, diff_id) in enumerate(zip(layer_paths, diff_ids)):
             if not self.storage.exists(path):
                 raise self.storage.missing(path, f"layer {i} ({path})")
-            m = _BLOB_NAME.search(path)
-            # blobs/sha256/<hex> is named by its own digest (maybe compressed); <id>/layer.tar is the
-            # uncompressed tar, whose digest is the diff_id.
-            digest = f"sha256:{m.group(2)}" if m else diff_id
-            self._paths[digest] = path
-            layers.append(Descriptor(DOCKER_LAYER_TAR, digest, self.storage.size(path)))
+            desc = self._layer_descriptor(path, diff_id)
+            self._paths[desc.digest] = path
+            layers.append(desc)
         config_desc = Descriptor(DOCKER_CONFIG, config_digest, len(config_raw))
         raw, digest, media_type = self._real_manifest(config_digest)
         if raw is None:
@@ -169,6 +163,33 @@ class DockerArchiveSource(Source):
             media_type = "application/vnd.docker.archive.manifest-entry+json"
         return ImageManifest(raw=raw, digest=digest, media_type=media_type, config=config_desc,
                              layers=tuple(layers), json=parse_json(raw, "manifest"))
+
+    def _layer_descriptor(self, path: str, diff_id: str) -> Descriptor:
+        """A layer member's descriptor, as go-containerregistry's ``tarball`` reads them: an uncompressed tar
+        (``<id>/layer.tar``, docker save) is its own diff_id; a compressed one (``<hex>.tar.gz``, as kaniko and
+        crane write) is named by its own digest where its name states one, else hashed here. The diff_id is
+        checked on the decompressed stream in either case (``pipeline.check_diff_ids``)."""
+        with self.storage.open(path) as f:
+            kind = sniff(f.read(4))
+        blob = _BLOB_NAME.search(path)
+        size = self.storage.size(path)
+        if kind == TAR:  # blobs/sha256/<hex> (Docker 25) is named by its digest; an uncompressed tar is its diff_id
+            return Descriptor(DOCKER_LAYER_TAR, f"sha256:{blob.group(2)}" if blob else diff_id, size)
+        named = blob or _LAYER_NAME.match(path.rpartition("/")[2])
+        digest = f"sha256:{named.groups()[-1]}" if named else self.storage.digest_of(path) or self._hash(path)
+        return Descriptor(DOCKER_LAYER_GZIP if kind == GZIP else OCI_LAYER_ZSTD, digest, size)
+
+    def _hash(self, path: str) -> str:
+        """The sha256 of a member whose name does not state its digest (one read of it)."""
+        h = hashlib.sha256()
+        with self.storage.open(path) as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return f"sha256:{h.hexdigest()}"
+
+    def prescanned(self, desc: Descriptor) -> "LayerScan | None":
+        path = self._paths.get(desc.digest)
+        return self.storage.scan_of(path, desc.digest) if path is not None else None
 
     def _real_manifest(self, config_digest: str) -> tuple[bytes | None, str | None, str]:
         """Newer ``docker save`` also writes index.json and the real manifests: find ours, for its digest."""

@@ -29,6 +29,9 @@ class StorageBlobs(Source):
         raw = self.storage.open(blob_path(desc.digest))
         return VerifiedReader(raw, desc.digest, desc.size, what=f"{self.reference}: blob")  # type: ignore[return-value]
 
+    def prescanned(self, desc: Descriptor) -> "LayerScan | None":
+        return self.storage.scan_of(blob_path(desc.digest), desc.digest)
+
     def check_blob(self, desc: Descriptor) -> None:
         path = blob_path(desc.digest)
         desc.check_size(self.storage.size(path), where=path, reference=self.reference)

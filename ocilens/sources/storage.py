@@ -7,9 +7,14 @@ import os
 import tarfile
 import threading
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from ..codec import TAR, sniff
 from ..errors import SourceError, SourceNotFound
+from ..paths import normalize_path
+
+if TYPE_CHECKING:
+    from ..scan import LayerScan
 
 __all__ = ["Storage", "DirStorage", "TarStorage"]
 
@@ -39,30 +44,27 @@ class Storage:
         with self.open(relpath) as f:
             return f.read()
 
+    def digest_of(self, relpath: str) -> str | None:
+        """The digest of a file when the storage already knows it without reading (a stream hashed it as it
+        passed), else None."""
+        return None
+
+    def scan_of(self, relpath: str, digest: str) -> "LayerScan | None":
+        """The layer scan made while the file streamed by, if its bytes are ``digest``; None for files read
+        in place (they are scanned when read)."""
+        return None
+
     def close(self) -> None:
         pass
 
 
 def _clean(relpath: str) -> str:
-    parts = [p for p in relpath.replace("\\", "/").split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
+    """``relpath`` normalized as every path in an image is (``paths.normalize_path``), relative to the
+    layout or archive; a path that climbs out of it is refused."""
+    path, escaped = normalize_path(relpath.replace("\\", "/"))
+    if escaped:
         raise SourceError(f"refusing a path that climbs out of the image: {relpath!r}")
-    return "/".join(parts)
-
-
-def _clean_dots(relpath: str) -> str:
-    """Resolve ``..`` lexically; an archive-internal link may not climb out of the archive."""
-    out: list[str] = []
-    for p in relpath.split("/"):
-        if p in ("", "."):
-            continue
-        if p == "..":
-            if not out:
-                raise SourceError(f"archive link climbs out of the archive: {relpath!r}")
-            out.pop()
-        else:
-            out.append(p)
-    return "/".join(out)
+    return path[1:]
 
 
 class DirStorage(Storage):
@@ -138,7 +140,7 @@ class TarStorage(Storage):
         try:
             with open(path, "rb") as f:
                 head = f.read(4)
-            if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
+            if sniff(head) != TAR:
                 raise SourceError(f"{reference}: {path} is a compressed archive",
                                   reference=reference, hint=f"decompress it first (gzip -dc / zstd -dc {path} > image.tar)")
             with tarfile.open(path, "r:") as tf:
@@ -153,7 +155,7 @@ class TarStorage(Storage):
                     base = name.rpartition("/")[0]
                     joined = target if hard or target.startswith("/") else f"{base}/{target}"
                     try:
-                        resolved = _clean_dots(joined)
+                        resolved = _clean(joined)
                     except SourceError:
                         continue
                     if resolved in self._members:
