@@ -31,6 +31,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 READ_SIZE = 1 << 20
 OUT_SIZE = 1 << 20
 ZSTD_SLICE = 1 << 17
+GZIP_SLICE = 1 << 16
 
 
 def sniff(head: bytes) -> str:
@@ -42,18 +43,20 @@ def sniff(head: bytes) -> str:
     return TAR
 
 
-def decompressed_chunks(raw: BinaryIO, *, what: str, digest: str | None = None,
-                        layer: int | None = None, on_read=None) -> tuple[str, Iterator[bytes]]:
+def decompressed_chunks(raw: BinaryIO, *, what: str, digest: str | None = None, layer: int | None = None,
+                        on_read=None, marks: list[tuple[int, int]] | None = None) -> tuple[str, Iterator[bytes]]:
     """Sniff ``raw`` and return ``(format, chunks)`` of its decompressed bytes.
 
-    ``on_read(n)`` is called with the count of compressed bytes consumed, for progress.
+    ``on_read(n)`` is called with the count of compressed bytes consumed, for progress. A compressed stream
+    appends to ``marks``, as each chunk comes out, ``(uncompressed bytes out, compressed bytes consumed)``
+    so far: where the decompressor's input stood, which prices each file's bytes in download.
     """
     first = raw.read(READ_SIZE)
     fmt = sniff(first)
     if fmt == GZIP:
-        gen = _gunzip(raw, first, what, digest, layer, on_read)
+        gen = _gunzip(raw, first, what, digest, layer, on_read, marks)
     elif fmt == ZSTD:
-        gen = _unzstd(raw, first, what, digest, layer, on_read)
+        gen = _unzstd(raw, first, what, digest, layer, on_read, marks)
     else:
         gen = _plain(raw, first, on_read)
     return fmt, gen
@@ -74,40 +77,61 @@ def _plain(raw: BinaryIO, first: bytes, on_read) -> Iterator[bytes]:
 
 
 def _gunzip(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: int | None,
-            on_read) -> Iterator[bytes]:
-    """Every gzip member to the end; zero padding after the last member is tolerated (as gzip -dc)."""
+            on_read, marks: list[tuple[int, int]] | None = None) -> Iterator[bytes]:
+    """Every gzip member to the end; zero padding after the last member is tolerated (as gzip -dc).
+
+    Input goes in slices of ``GZIP_SLICE``, each leaving a mark, and output comes out in chunks of about
+    ``OUT_SIZE``."""
     d = _zlib.decompressobj(31)
     data = first
     member_started = True
+    pos, nread = 0, len(first)  # compressed offset of data[0], bytes read
+    ready: list[bytes] = []  # output not yet handed out
+    ready_size = out_total = 0
     try:
         while True:
             if not data:
                 data = raw.read(READ_SIZE)
                 if not data:
                     break
+                pos, nread = nread, nread + len(data)
             if on_read:
                 on_read(len(data))
-            while data:
+            view = memoryview(data)
+            while view:
                 if not member_started:
-                    if not data.strip(b"\x00"):
-                        data = b""  # trailing zero padding
-                        break
-                    if not data.startswith(GZIP_MAGIC[: len(data)]):
+                    if not bytes(view).strip(b"\x00"):
+                        break  # trailing zero padding
+                    if not bytes(view[:2]).startswith(GZIP_MAGIC[: len(view)]):
                         raise _decode_error(what, digest, layer, "garbage after the last gzip member")
                     d = _zlib.decompressobj(31)
                     member_started = True
-                out = d.decompress(data, OUT_SIZE)
-                if out:
-                    yield out
-                while d.unconsumed_tail:
-                    out = d.decompress(d.unconsumed_tail, OUT_SIZE)
+                piece = view[:GZIP_SLICE]
+                out = d.decompress(piece, OUT_SIZE)
+                while True:
                     if out:
-                        yield out
+                        ready.append(out)
+                        ready_size += len(out)
+                        out_total += len(out)
+                    if not d.unconsumed_tail:
+                        break
+                    if ready_size >= OUT_SIZE:
+                        yield b"".join(ready)
+                        ready, ready_size = [], 0
+                    out = d.decompress(d.unconsumed_tail, OUT_SIZE)
+                used = len(piece) - (len(d.unused_data) if d.eof else 0)
+                pos += used
+                view = view[used:]
+                if marks is not None:
+                    marks.append((out_total, pos))
                 if d.eof:
-                    data = d.unused_data
                     member_started = False
-                else:
-                    data = b""
+                if ready_size >= OUT_SIZE:
+                    yield b"".join(ready)
+                    ready, ready_size = [], 0
+            data = b""
+        if ready:
+            yield b"".join(ready)
     except _ZLIB_ERRORS as exc:
         raise _decode_error(what, digest, layer, f"gzip: {exc}") from None
     if member_started:
@@ -115,13 +139,14 @@ def _gunzip(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: i
 
 
 def _unzstd(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: int | None,
-            on_read) -> Iterator[bytes]:
+            on_read, marks: list[tuple[int, int]] | None = None) -> Iterator[bytes]:
     """Every zstd frame to the end (skippable frames included).
 
     Input goes in slices so that one call's output (unbounded in zstandard's API) stays small.
     """
     d = zstandard.ZstdDecompressor().decompressobj()
     started = False
+    consumed, out_total = 0, 0  # compressed bytes consumed, uncompressed bytes out
     pending = memoryview(first)
     if on_read:
         on_read(len(first))
@@ -137,7 +162,11 @@ def _unzstd(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: i
             piece, pending = pending[:ZSTD_SLICE], pending[ZSTD_SLICE:]
             started = True
             out = d.decompress(piece)
+            consumed += len(piece) - (len(d.unused_data) if d.eof else 0)
             if out:
+                if marks is not None:
+                    out_total += len(out)
+                    marks.append((out_total, consumed))
                 yield out
             if d.eof:
                 rest = d.unused_data

@@ -152,7 +152,7 @@ def _write(image: "Image", root: str, *, is_root: bool, make_devices: bool) -> E
                     if not left:
                         break
             except LayerDecodeError as exc:  # bytes changed since load(): the digest says so, if it can
-                raise_blamed(raw, exc, desc, layer)
+                raise_blamed(raw, exc, desc.digest, layer, f"layer {layer} ({desc.digest})")
             # The rest of the blob is read too, unparsed: its digest is checked at its end, so bytes changed
             # since load() fail the extraction instead of landing in the tree.
             while raw.read(1 << 20):

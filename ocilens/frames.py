@@ -52,7 +52,46 @@ def _implicit(nodes: Sequence[Node]) -> np.ndarray:
     return np.fromiter((x.entry for x in nodes), dtype=np.int64, count=len(nodes)) < 0
 
 
-def events_frame(asm: Assembly) -> pd.DataFrame:
+def _own_shares(scans: Sequence[LayerScan], layers: Sequence[int], nodes: Sequence[Node]) -> np.ndarray:
+    """Each row's share of its own layer's blob: its node's, where the row's layer wrote that node (an addition
+    or an overwrite), else 0 (a removal, a directory no entry made)."""
+    shares = [s.compressed for s in scans]
+    return np.fromiter((shares[x.layer][x.entry] if x.entry >= 0 and x.layer == layer and len(shares[layer])
+                        else 0 for layer, x in zip(layers, nodes)), dtype=np.int64, count=len(nodes))
+
+
+def _whole_blobs(values: np.ndarray, layers: np.ndarray, blob_sizes: Sequence[int]) -> np.ndarray:
+    """``values`` with each layer's remainder (the blob bytes of entries that left no row: a path added and
+    removed in one layer, a duplicate) spread over that layer's rows pro rata, so each layer's rows add up to
+    its blob's size exactly; a layer of rows with no bytes (only whiteouts) spreads it evenly."""
+    out = values.copy()
+    for layer, size in enumerate(blob_sizes):
+        rows = np.flatnonzero(layers == layer)
+        if not len(rows):
+            continue
+        have = int(out[rows].sum())
+        short = int(size) - have
+        if short == 0:
+            continue
+        base = out[rows].astype(np.float64)
+        scaled = base * (size / have) if have > 0 else np.full(len(rows), size / len(rows))
+        fixed = np.floor(scaled).astype(np.int64)
+        rest = int(size - fixed.sum())
+        if rest > 0:
+            fixed[np.argsort(fixed - scaled, kind="stable")[:rest]] += 1
+        out[rows] = fixed
+    return out
+
+
+def compressed_bytes(asm: Assembly, scans: Sequence[LayerScan]) -> np.ndarray:
+    """The ``compressed_bytes`` of each event row: its share of its layer's blob (the download its bytes cost),
+    each layer's rows adding up to the blob's size."""
+    ev = asm.events
+    layers = np.asarray(ev.layer, dtype=np.int64)
+    return _whole_blobs(_own_shares(scans, ev.layer, ev.node), layers, [s.compressed_size for s in scans])
+
+
+def events_frame(asm: Assembly, scans: Sequence[LayerScan] = ()) -> pd.DataFrame:
     """One row per path per layer that touched it (columns: docs/architecture.md "The tables").
 
     Columns are built one at a time from the event tuples and the nodes they hold, so only one temporary
@@ -79,11 +118,13 @@ def events_frame(asm: Assembly) -> pd.DataFrame:
         "content_changed": pd.array(ev.content_changed, dtype="boolean"),
         "cause": pd.Categorical(ev.cause, dtype=_CAUSE_DTYPE),
         "implicit": _implicit(nodes),
+        "compressed_bytes": pd.array(compressed_bytes(asm, scans) if scans else np.zeros(n, np.int64),
+                                     dtype="Int64"),
     })
     return df
 
 
-def files_frame(asm: Assembly) -> pd.DataFrame:
+def files_frame(asm: Assembly, scans: Sequence[LayerScan] = ()) -> pd.DataFrame:
     """The final tree, sorted by path (the root itself excluded)."""
     tree = asm.tree
     paths = sorted(tree)
@@ -113,6 +154,8 @@ def files_frame(asm: Assembly) -> pd.DataFrame:
         "digest": pd.array([n.digest for n in nodes], dtype="string"),
         "layer": _ints([n.layer for n in nodes], "Int16"),
         "implicit": _implicit(nodes),
+        "compressed_bytes": pd.array(_own_shares(scans, [n.layer for n in nodes], nodes) if scans
+                                     else np.zeros(len(nodes), np.int64), dtype="Int64"),
     })
     return df
 
@@ -150,24 +193,33 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
                  config: dict[str, Any], events: pd.DataFrame) -> pd.DataFrame:
     """One row per layer: blob identity and sizes, event counts and bytes, waste, and its history row."""
     n = len(scans)
-    shipped = [0] * n
+    shipped, shipped_c = [0] * n, [0] * n
     for i, scan in enumerate(scans):
         shipped[i] = sum(s for s, t in zip(scan.sizes, scan.types) if t == "f")
+        if len(scan.compressed) == len(scan.types):
+            shipped_c[i] = sum(c for c, t in zip(scan.compressed, scan.types) if t == "f")
     # each visible file version once, for the layer that shipped it: a file where its entry put it counts
     # there; the other names of an inode count only when that original name is gone (no set of a million)
-    visible = [0] * n
+    visible, visible_c = [0] * n, [0] * n
     origin, origin_paths, tree = asm.inode_origin.nodes, asm.inode_origin.paths, asm.tree
-    other_names: dict[int, int] = {}  # inode -> size
+
+    def count(node: Node) -> None:
+        visible[node.layer] += node.size
+        shares = scans[node.layer].compressed
+        if node.entry >= 0 and len(shares):
+            visible_c[node.layer] += shares[node.entry]
+
+    other_names: list[int] = []  # inodes seen under a name other than the one their entry made
     for node in tree.values():
         inode = node.inode
         if inode:
             if origin[inode] is node:
-                visible[node.layer] += node.size
+                count(node)
             else:
-                other_names[inode] = node.size
-    for inode, size in other_names.items():
+                other_names.append(inode)
+    for inode in dict.fromkeys(other_names):
         if tree.get(origin_paths[inode]) is not origin[inode]:  # type: ignore[arg-type]
-            visible[origin[inode].layer] += size  # type: ignore[union-attr]
+            count(origin[inode])  # type: ignore[arg-type]
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
     history = list(config.get("history") or [])
     aligned = align_history(history, n)
@@ -196,6 +248,9 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     df["shipped_bytes"] = pd.array(shipped, dtype="Int64")
     df["visible_bytes"] = pd.array(visible, dtype="Int64")
     df["wasted_bytes"] = df["shipped_bytes"] - df["visible_bytes"]
+    df["shipped_compressed_bytes"] = pd.array(shipped_c, dtype="Int64")
+    df["visible_compressed_bytes"] = pd.array(visible_c, dtype="Int64")
+    df["wasted_compressed_bytes"] = df["shipped_compressed_bytes"] - df["visible_compressed_bytes"]
     df["created_by"] = pd.array([by_layer.get(i, {}).get("created_by") for i in range(n)], dtype="string")
     df["created"] = pd.to_datetime([by_layer.get(i, {}).get("created") for i in range(n)], utc=True,
                                    errors="coerce", format="ISO8601")

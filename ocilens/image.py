@@ -160,7 +160,7 @@ class Image:
         ``package`` columns name the package owning the path at that layer (see ``packages``)."""
         from .packages import add_package_columns
 
-        return add_package_columns(self, _frames().events_frame(self.assembly), "events")
+        return add_package_columns(self, _frames().events_frame(self.assembly, self.scans), "events")
 
     @analysis_frame
     def files(self) -> pd.DataFrame:
@@ -168,7 +168,7 @@ class Image:
         that owns it (NA: no package database claims it)."""
         from .packages import add_package_columns
 
-        return add_package_columns(self, _frames().files_frame(self.assembly), "files")
+        return add_package_columns(self, _frames().files_frame(self.assembly, self.scans), "files")
 
     @cached_property
     def packages(self) -> pd.DataFrame:

@@ -9,6 +9,7 @@ Paths are normalized here (``./usr//bin/`` -> ``/usr/bin``); names are decoded a
 from __future__ import annotations
 
 import hashlib
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NoReturn
 
@@ -25,7 +26,7 @@ from .tarstream import TarHeader, TarReader
 if TYPE_CHECKING:  # numpy loads with tarbatch, on the first run a reader hands out
     from .tarbatch import PlainRun
 
-__all__ = ["LayerScan", "scan_layer", "normalize_path", "EMPTY_SHA256", "TYPE_NAMES"]
+__all__ = ["LayerScan", "scan_layer", "scan_blob", "download_shares", "normalize_path", "EMPTY_SHA256", "TYPE_NAMES"]
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: A sparse file's content digest covers its holes as zeros, hashed at about 2 GB/s. A layer's sparse files
@@ -79,6 +80,11 @@ class LayerScan:
     aufs: list[tuple[str, int]] = field(default_factory=list)
     anomalies: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, detail)
     captured: dict[int, bytes] = field(default_factory=dict)  # entry index -> content of package databases
+    # entry index -> its share of the compressed blob (the download cost of its bytes): see ``download_shares``
+    compressed: "array[int]" = field(default_factory=lambda: array("q"))
+    # entry index -> where its data starts in the uncompressed stream (dropped once the shares are taken)
+    data_starts: "array[int]" = field(default_factory=lambda: array("q"), repr=False)
+    stored: dict[int, int] = field(default_factory=dict, repr=False)  # sparse entry -> bytes stored in the tar
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -86,28 +92,77 @@ class LayerScan:
 
 def scan_layer(source: Source, desc: Descriptor, index: int,
                on_bytes: Callable[[int], None] | None = None) -> LayerScan:
-    """Read one layer blob to the end (verifying it) and tabulate its entries.
+    """Read one layer blob to the end (verifying it) and tabulate its entries (``scan_blob``)."""
+    with source.open_blob(desc) as raw:
+        return scan_blob(raw, desc.digest, desc.size, index, on_bytes)
+
+
+def scan_blob(raw: BinaryIO, digest: str, size: int, index: int, on_bytes: Callable[[int], None] | None = None,
+              *, what: str | None = None) -> LayerScan:
+    """Read a layer blob from ``raw`` to its end and tabulate its entries; ``digest`` and ``size`` are the blob's
+    (a stream read once may give ``""`` for a digest it learns only at the end).
 
     The uncompressed stream is hashed too (``scan.diff_id``), in the decompression thread, so the caller
-    can check it against the config's ``rootfs.diff_ids`` as runtimes do.
+    can check it against the config's ``rootfs.diff_ids`` as runtimes do; where the decompressor's input stood
+    as each chunk came out gives every entry its share of the blob (``scan.compressed``).
     """
-    what = f"layer {index} ({desc.digest})"
-    scan = LayerScan(digest=desc.digest, compressed_size=desc.size)
-    with source.open_blob(desc) as raw:
-        fmt, chunks = decompressed_chunks(raw, what=what, digest=desc.digest, layer=index, on_read=on_bytes)
-        scan.format = fmt
-        hasher = hashlib.sha256() if fmt != TAR else None  # a plain tar's diff_id is its own digest
-        counted = _Counted(prefetched(_hashing(chunks, hasher) if hasher else chunks))
-        try:
-            _read_entries(TarReader(iter(counted)), scan)
-            for _ in counted:  # the rest (end-of-archive padding): decompress and verify to the end
-                pass
-        except LayerDecodeError as exc:
-            counted.close()
-            raise_blamed(raw, exc, desc, index)
-        scan.uncompressed_size = counted.total
-        scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else desc.digest
+    what = what or f"layer {index} ({digest})"
+    scan = LayerScan(digest=digest, compressed_size=size)
+    marks: list[tuple[int, int]] = []
+    fmt, chunks = decompressed_chunks(raw, what=what, digest=digest or None, layer=index, on_read=on_bytes,
+                                      marks=marks)
+    scan.format = fmt
+    hasher = hashlib.sha256() if fmt != TAR else None  # a plain tar's diff_id is its own digest
+    counted = _Counted(prefetched(_hashing(chunks, hasher) if hasher else chunks))
+    try:
+        _read_entries(TarReader(iter(counted)), scan)
+        for _ in counted:  # the rest (end-of-archive padding): decompress and verify to the end
+            pass
+    except LayerDecodeError as exc:
+        counted.close()
+        raise_blamed(raw, exc, digest, index, what)
+    scan.uncompressed_size = counted.total
+    scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else digest
+    if fmt == TAR:
+        size = size or counted.total
+        scan.compressed_size = size
+    download_shares(scan, marks if fmt != TAR else None)
     return scan
+
+
+def download_shares(scan: LayerScan, marks: list[tuple[int, int]] | None) -> None:
+    """Give each entry its share of the compressed blob: the compressed bytes the decompressor consumed while
+    the entry's data came out (interpolated between the ``marks``, ``(uncompressed, compressed)`` positions
+    taken as chunks came out; a plain tar is its own positions), with tar headers, padding and markers spread
+    pro rata, so the shares add up to the blob's size exactly."""
+    import numpy as np
+
+    n = len(scan.paths)
+    total = scan.compressed_size
+    if n == 0:
+        scan.compressed = array("q")
+        return
+    starts = np.frombuffer(scan.data_starts, dtype=np.int64) if len(scan.data_starts) == n else np.zeros(n, np.int64)
+    lengths = np.asarray(scan.sizes, dtype=np.int64) * (np.asarray(scan.types) == "f")
+    for i, stored in scan.stored.items():
+        lengths[i] = stored
+    ends = starts + lengths
+    if marks is None:
+        raw = (ends - starts).astype(np.float64)
+    else:
+        u = np.array([0] + [m[0] for m in marks] + [scan.uncompressed_size], dtype=np.float64)
+        c = np.array([0] + [m[1] for m in marks] + [total], dtype=np.float64)
+        raw = np.interp(ends, u, c) - np.interp(starts, u, c)
+    raw = np.maximum(raw, 0.0)
+    weight = raw.sum()
+    scaled = raw * (total / weight) if weight > 0 else np.full(n, total / n)
+    shares = np.floor(scaled).astype(np.int64)
+    short = int(total - shares.sum())
+    if short > 0:  # the remainder to the largest fractions (largest remainder method): exact in integers
+        shares[np.argsort(shares - scaled, kind="stable")[:short]] += 1
+    scan.compressed = array("q", shares.tobytes())
+    scan.data_starts = array("q")
+    scan.stored = {}
 
 
 def _hashing(chunks: Iterator[bytes], hasher: "hashlib._Hash") -> Iterator[bytes]:
@@ -116,7 +171,7 @@ def _hashing(chunks: Iterator[bytes], hasher: "hashlib._Hash") -> Iterator[bytes
         yield chunk
 
 
-def raise_blamed(raw: BinaryIO, exc: LayerDecodeError, desc: Descriptor, index: int) -> NoReturn:
+def raise_blamed(raw: BinaryIO, exc: LayerDecodeError, digest: str, index: int, what: str) -> NoReturn:
     """Raise what a layer that failed to decode is at fault for: a digest or size mismatch if reading the blob
     to its end finds one (a corrupt blob, which a registry's cache then evicts), else the decode error naming
     the layer."""
@@ -129,7 +184,7 @@ def raise_blamed(raw: BinaryIO, exc: LayerDecodeError, desc: Descriptor, index: 
         pass
     if exc.digest is not None:
         raise exc
-    raise LayerDecodeError(f"layer {index} ({desc.digest}): {exc}", digest=desc.digest, layer=index,
+    raise LayerDecodeError(f"{what}: {exc}", digest=digest or None, layer=index,
                            hint="the layer is truncated or corrupt; re-pull it or rebuild the image") from None
 
 
@@ -265,6 +320,7 @@ def _add_run(scan: LayerScan, run: PlainRun, buf: bytes, ordinal: int, ints: dic
         target.extend(map(intern, column(values), column(values)))
     types = [_TYPE_CODES[t] for t in column(run.types)]
     scan.types.extend(types)
+    scan.data_starts.extend([offset + 512 for offset in column(run.offsets)])
     if isinstance(scan.ordinals, list):
         scan.ordinals.extend(ordinal + 1 + k for k in keep)
     scan.digests.extend([d or EMPTY_SHA256 if t == "f" else None for d, t in zip(column(run.digests), types)])
@@ -304,10 +360,13 @@ def _add_member(scan: LayerScan, reader: TarReader, h: TarHeader, ordinal: int, 
     scan.gids.append(intern(h.gid, h.gid))
     scan.mtimes.append(intern(h.mtime, h.mtime))
     scan.ordinals.append(ordinal)  # type: ignore[union-attr]
+    scan.data_starts.append(h.offset + 512)
     if code == "f":
         scan.sizes.append(intern(h.size, h.size))
         scan.linknames.append(None)
         holes = reader.holes if h.sparse else 0
+        if holes:
+            scan.stored[i] = h.size - holes
         if holes > budget[0]:
             scan.anomalies.append((path, "sparse_unhashed", f"a sparse file of {h.size:,} bytes, {holes:,} of them "
                                    "holes, past what a layer may have hashed: its content is not hashed (no digest)"))
