@@ -64,7 +64,11 @@ class AtomicBlobWriter:
     def write(self, data: bytes) -> None:
         self.file.write(data)
 
-    def commit(self) -> Path:
+    def commit(self, final: Path | None = None) -> Path:
+        """Move the written bytes under their final name (``final``: one learnt while writing, in the same
+        folder, as a stream's digest is)."""
+        if final is not None:
+            self.final = final
         if self.durable:
             self.file.flush()
             os.fsync(self.file.fileno())

@@ -23,8 +23,23 @@ __all__ = ["main"]
 def _load(args: argparse.Namespace, ref: str | None = None):
     from .image import SAMPLE_REF, load
 
-    ref = ref or getattr(args, "ref", None) or SAMPLE_REF
+    ref = _with_source(args, ref or getattr(args, "ref", None) or SAMPLE_REF)
     return load(ref, platform=args.platform, cache=not args.no_cache, **_insecure(args, ref))
+
+
+#: dive's ``--source`` values -> the transport that reads a bare name from there
+_SOURCES = {"docker": "docker-daemon", "podman": "podman", "docker-archive": "docker-archive",
+            "oci-archive": "oci-archive", "registry": "docker"}
+
+
+def _with_source(args: argparse.Namespace, ref: str) -> str:
+    """``ref`` read from dive's ``--source`` (``docker``: the local engine), when it names no transport itself."""
+    source = getattr(args, "source", None)
+    if not source:
+        return ref
+    transport = _SOURCES[source]
+    prefix = "docker://" if transport == "docker" else f"{transport}:"
+    return ref if ref.startswith(prefix) else prefix + ref
 
 
 def _insecure(args: argparse.Namespace, ref: str) -> dict:
@@ -330,8 +345,12 @@ def _common(p: argparse.ArgumentParser, ref_optional: bool | None) -> None:
     elif ref_optional:
         p.add_argument("ref", nargs="?", help="image reference (default: the bundled sample image)")
     else:
-        p.add_argument("ref", help="image reference: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, host/repo:tag")
+        p.add_argument("ref", help="image reference: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE "
+                       "(- for standard input), docker-daemon:NAME, podman:NAME, host/repo:tag")
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
+    p.add_argument("--source", choices=sorted(_SOURCES),
+                   help="where a bare name is read from, as dive's --source: docker or podman (the local engine), "
+                        "docker-archive, oci-archive, registry (the default)")
     p.add_argument("--no-cache", action="store_true", help="do not use or fill the layer scan cache")
     p.add_argument("--insecure", action="store_true",
                    help="allow plain HTTP or unverified TLS for a registry that is not on loopback")

@@ -52,7 +52,7 @@ def file_names(img: ocilens.Image) -> list[str]:
 # ------------------------------------------------------------------------------------------ bad references
 
 
-@pytest.mark.parametrize("ref", ["docker-daemon:alpine:latest", "containers-storage:alpine", "dir:/tmp/some-dir",
+@pytest.mark.parametrize("ref", ["docker-daemon:", "podman:", "containers-storage:alpine", "dir:/tmp/some-dir",
                                  "ftp://example.com/image", "bogus:/some/path", "oci:", "oci-archive:",
                                  "docker-archive:"])
 def test_unknown_or_unsupported_transports(ref: str) -> None:

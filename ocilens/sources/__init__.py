@@ -21,6 +21,8 @@ __all__ = ["Source", "open_source", "split_path_selector", "LayoutSource", "Dock
            "REGISTRY_OPTIONS", "CLIENT_OPTIONS", "is_local_reference", "options_for"]
 
 LOCAL_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
+#: skopeo's name for the Docker engine's images, and podman's: read through the engine's API
+ENGINE_TRANSPORTS = ("docker-daemon", "podman")
 #: The keyword options the registry client takes (``RegistryClient.__init__``'s but ``max_connections``, which a
 #: source derives from ``max_workers``; kept in step by a test): what a fleet lists repositories with.
 CLIENT_OPTIONS = ("auth", "insecure", "retry", "transport", "timeout")
@@ -209,7 +211,7 @@ def is_local_reference(ref: Any) -> bool:
     if not isinstance(ref, str) or not ref or ref.startswith("docker://"):
         return False
     transport, sep, _ = ref.partition(":")
-    if sep and transport in LOCAL_TRANSPORTS:
+    if sep and (transport in LOCAL_TRANSPORTS or transport in ENGINE_TRANSPORTS):
         return True
     return _sniff_local(ref) is not None or _looks_like_path(ref)
 
@@ -249,7 +251,9 @@ def open_source(ref: str, **registry_options: Any) -> Source:
         return _local(ref, transport, rest, registry_options)
     if ref.startswith("docker://") and not path_given:
         return _registry(ref[len("docker://"):], registry_options)
-    if sep and transport in ("docker-daemon", "containers-storage", "dir", "sif", "ostree") and not path_given:
+    if sep and transport in ENGINE_TRANSPORTS and not path_given:
+        return _engine(ref, transport, rest, registry_options)
+    if sep and transport in ("containers-storage", "dir", "sif", "ostree") and not path_given:
         raise ImageReferenceError(f"{ref!r}: the {transport}: transport is not supported", reference=ref,
                                   hint="export the image first, e.g. skopeo copy ... oci-archive:image.tar")
     # A bare path. An existing file, or anything spelled as a path (/x, ./x, ~/x, x.tar), is local and never a
@@ -274,6 +278,18 @@ def _local(ref: str, transport: str, rest: str, options: dict[str, Any]) -> Sour
     if transport == "docker-archive":
         return DockerArchiveSource(ref, path, selector)
     return LayoutSource(ref, path, selector, archive=transport == "oci-archive")
+
+
+def _engine(ref: str, transport: str, name: str, options: dict[str, Any]) -> Source:
+    """An image of the local Docker (``docker-daemon:``) or Podman (``podman:``) engine."""
+    from ..cache import BlobStore
+    from .engine import EngineSource
+
+    _check_names(ref, options)
+    _warn_registry_only(ref, transport, options)
+    cache = options.get("cache")
+    return EngineSource(ref, transport, name, cache=cache if isinstance(cache, BlobStore) else None,
+                        progress=options.get("progress"))
 
 
 def _registry(ref: str | Reference, options: dict[str, Any]) -> Source:

@@ -20,7 +20,7 @@ import httpx
 from ..cache import AtomicBlobWriter, BlobStore
 from ..cache_cli import touch
 from ..digest import VerifiedReader
-from ..errors import IntegrityError, RegistryError
+from ..errors import IntegrityError, RegistryError, RegistryNotFound, RegistryUnavailable
 from ..index import list_platforms, resolve_manifest
 from ..manifest import INDEX_TYPES, MANIFEST_TYPES, Descriptor, ImageManifest, index_entries, media_type_of, parse_json
 from ..platform import Platform
@@ -132,6 +132,8 @@ class RegistrySource(Source):
         self.ref = parse_reference(reference)
         #: Why the reference may not mean what was meant (``host:port`` without a repository, ``UPPER/x``).
         self.ambiguity = ambiguity_hint(reference) if isinstance(reference, str) else None
+        #: The name as typed, when it was a bare name: the local engine may have an image of that name.
+        self.typed = reference if isinstance(reference, str) else None
         super().__init__(str(self.ref))
         self.cache = cache if cache is not None else BlobStore()
         self.progress = progress
@@ -156,13 +158,30 @@ class RegistrySource(Source):
 
     @contextmanager
     def _explained(self) -> Iterator[None]:
-        """Registry errors for an ambiguous reference carry the hint of how docker's grammar read it."""
+        """Registry errors for an ambiguous reference carry the hint of how docker's grammar read it; a
+        reference the registry does not have, or a registry out of reach, names the local engine's image of
+        that name when there is one (a bare name stays a registry reference, as in docker)."""
         try:
             yield
         except RegistryError as exc:
             if self.ambiguity and self.ambiguity not in (exc.hint or ""):
                 add_hint(exc, self.ambiguity)
+            if isinstance(exc, (RegistryNotFound, RegistryUnavailable)):
+                local = self._in_local_engine()
+                if local:
+                    add_hint(exc, f"the local {local[0]} engine has an image {self.typed!r}: load {local[1]}")
             raise
+
+    def _in_local_engine(self) -> tuple[str, str] | None:
+        """``(engine, reference)`` of a local engine's image named as this reference was typed, or None."""
+        if not self.typed:
+            return None
+        from ..engine.client import has_image
+
+        for engine, transport in (("docker", "docker-daemon"), ("podman", "podman")):
+            if has_image(engine, self.typed):  # type: ignore[arg-type]
+                return engine, f"{transport}:{self.typed}"
+        return None
 
     def _emit(self, event: str, **info: Any) -> None:
         if self.progress is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 import threading
 from pathlib import Path
@@ -58,13 +59,24 @@ class Storage:
         pass
 
 
-def _clean(relpath: str) -> str:
+def member_path(relpath: str) -> str:
     """``relpath`` normalized as every path in an image is (``paths.normalize_path``), relative to the
     layout or archive; a path that climbs out of it is refused."""
     path, escaped = normalize_path(relpath.replace("\\", "/"))
     if escaped:
         raise SourceError(f"refusing a path that climbs out of the image: {relpath!r}")
     return path[1:]
+
+
+def link_member(name: str, target: str, *, hard: bool) -> str | None:
+    """The member a link member of an archive names (``docker save`` links identical layers): a symlink's
+    target is relative to its directory, a hardlink's to the archive; None when it climbs out."""
+    base = name.rpartition("/")[0]
+    joined = target if hard or target.startswith("/") else f"{base}/{target}"
+    try:
+        return member_path(joined)
+    except SourceError:
+        return None
 
 
 class DirStorage(Storage):
@@ -75,7 +87,7 @@ class DirStorage(Storage):
         self.reference = reference
 
     def _path(self, relpath: str) -> Path:
-        return self.root / _clean(relpath)
+        return self.root / member_path(relpath)
 
     def missing(self, relpath: str, what: str | None = None) -> SourceNotFound:
         return SourceNotFound(f"{self.reference}: {what or relpath} is missing from {self.root}",
@@ -146,17 +158,14 @@ class TarStorage(Storage):
             with tarfile.open(path, "r:") as tf:
                 links: dict[str, tuple[str, bool]] = {}
                 for m in tf:
-                    name = _clean(m.name)
+                    name = member_path(m.name)
                     if m.isfile():
                         self._members[name] = (m.offset_data, m.size)
                     elif m.issym() or m.islnk():
                         links[name] = (m.linkname, m.islnk())
                 for name, (target, hard) in links.items():  # docker save links identical layers
-                    base = name.rpartition("/")[0]
-                    joined = target if hard or target.startswith("/") else f"{base}/{target}"
-                    try:
-                        resolved = _clean(joined)
-                    except SourceError:
+                    resolved = link_member(name, target, hard=hard)
+                    if resolved is None:
                         continue
                     if resolved in self._members:
                         self._members[name] = self._members[resolved]
@@ -194,7 +203,7 @@ class TarStorage(Storage):
 
     def missing(self, relpath: str, what: str | None = None) -> SourceNotFound:
         """The error for a member that is not in the archive, with the likely reason."""
-        key = _clean(relpath)
+        key = member_path(relpath)
         what = what or relpath
         if key in self._dangling:
             message = (f"{self.reference}: {what} is missing from archive {self.path}: {relpath} is a link to "
@@ -208,7 +217,7 @@ class TarStorage(Storage):
                               hint="the archive is incomplete or not of this kind; save or copy it again")
 
     def open(self, relpath: str) -> BinaryIO:
-        key = _clean(relpath)
+        key = member_path(relpath)
         if key not in self._members:
             raise self.missing(relpath)
         start, length = self._members[key]
@@ -216,18 +225,21 @@ class TarStorage(Storage):
         return _Slice(self.path, start, length)  # type: ignore[return-value]
 
     def exists(self, relpath: str) -> bool:
-        return _clean(relpath) in self._members
+        return member_path(relpath) in self._members
 
     def size(self, relpath: str) -> int:
-        member = self._members.get(_clean(relpath))
+        member = self._members.get(member_path(relpath))
         if member is None:
             raise self.missing(relpath)
         return member[1]
 
 
 def open_storage(path: str, reference: str, *, want_dir: bool) -> Storage:
-    """A DirStorage or TarStorage for ``path``, with a clear error when it is neither."""
+    """A DirStorage or TarStorage for ``path``, with a clear error when it is neither; an archive that cannot
+    seek (``-`` for standard input, a FIFO, a pipe, ``/dev/stdin``) is read once, as it streams."""
     p = Path(os.path.expanduser(path))
+    if not want_dir and (path == "-" or is_stream(p)):
+        return _stream_storage(path, reference)
     if want_dir:
         if not p.exists():
             raise SourceNotFound(f"{reference}: no such directory {p}", reference=reference, path=str(p),
@@ -238,3 +250,30 @@ def open_storage(path: str, reference: str, *, want_dir: bool) -> Storage:
                               hint="use oci-archive: or docker-archive: for a tar file")
         return DirStorage(p, reference)
     return TarStorage(p, reference)
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is something that can be read only once, front to back: a FIFO, a pipe, a socket or
+    a character device (``/dev/stdin`` on a pipe)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+def _stream_storage(path: str, reference: str) -> Storage:
+    """The archive on standard input (``-``) or at a FIFO / pipe, read through once."""
+    import sys
+
+    from .stream import StreamStorage
+
+    if path == "-":
+        return StreamStorage(sys.stdin.buffer, reference, what="standard input")
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise SourceError(f"{reference}: cannot open {path}: {exc.strerror}", reference=reference,
+                          hint="check the path and its permissions") from None
+    with f:
+        return StreamStorage(f, reference, what=path)
