@@ -52,12 +52,22 @@ def _implicit(nodes: Sequence[Node]) -> np.ndarray:
     return np.fromiter((x.entry for x in nodes), dtype=np.int64, count=len(nodes)) < 0
 
 
-def _own_shares(scans: Sequence[LayerScan], layers: Sequence[int], nodes: Sequence[Node]) -> np.ndarray:
-    """Each row's share of its own layer's blob: its node's, where the row's layer wrote that node (an addition
-    or an overwrite), else 0 (a removal, a directory no entry made)."""
-    shares = [s.compressed for s in scans]
-    return np.fromiter((shares[x.layer][x.entry] if x.entry >= 0 and x.layer == layer and len(shares[layer])
-                        else 0 for layer, x in zip(layers, nodes)), dtype=np.int64, count=len(nodes))
+def _shares(scans: Sequence[LayerScan], node_layers: np.ndarray, entries: np.ndarray) -> np.ndarray:
+    """The share of its layer's blob of each node (``scans[layer].compressed[entry]``); 0 for a directory no
+    entry made, or a scan without shares."""
+    out = np.zeros(len(entries), dtype=np.int64)
+    for layer, scan in enumerate(scans):
+        if len(scan.compressed):
+            pick = (node_layers == layer) & (entries >= 0)
+            out[pick] = np.frombuffer(scan.compressed, dtype=np.int64)[entries[pick]]
+    return out
+
+
+def _node_columns(nodes: Sequence[Node]) -> tuple[np.ndarray, np.ndarray]:
+    """The layer and entry number of each node, as arrays."""
+    n = len(nodes)
+    return (np.fromiter((x.layer for x in nodes), dtype=np.int64, count=n),
+            np.fromiter((x.entry for x in nodes), dtype=np.int64, count=n))
 
 
 def _whole_blobs(values: np.ndarray, layers: np.ndarray, blob_sizes: Sequence[int]) -> np.ndarray:
@@ -85,10 +95,13 @@ def _whole_blobs(values: np.ndarray, layers: np.ndarray, blob_sizes: Sequence[in
 
 def compressed_bytes(asm: Assembly, scans: Sequence[LayerScan]) -> np.ndarray:
     """The ``compressed_bytes`` of each event row: its share of its layer's blob (the download its bytes cost),
-    each layer's rows adding up to the blob's size."""
+    each layer's rows adding up to the blob's size. A row whose layer did not write its node (a removal) has
+    only what is spread over it."""
     ev = asm.events
     layers = np.asarray(ev.layer, dtype=np.int64)
-    return _whole_blobs(_own_shares(scans, ev.layer, ev.node), layers, [s.compressed_size for s in scans])
+    node_layers, entries = _node_columns(ev.node)
+    own = np.where(node_layers == layers, _shares(scans, node_layers, entries), 0)
+    return _whole_blobs(own, layers, [s.compressed_size for s in scans])
 
 
 def events_frame(asm: Assembly, scans: Sequence[LayerScan] = ()) -> pd.DataFrame:
@@ -154,7 +167,7 @@ def files_frame(asm: Assembly, scans: Sequence[LayerScan] = ()) -> pd.DataFrame:
         "digest": pd.array([n.digest for n in nodes], dtype="string"),
         "layer": _ints([n.layer for n in nodes], "Int16"),
         "implicit": _implicit(nodes),
-        "compressed_bytes": pd.array(_own_shares(scans, [n.layer for n in nodes], nodes) if scans
+        "compressed_bytes": pd.array(_shares(scans, *_node_columns(nodes)) if scans
                                      else np.zeros(len(nodes), np.int64), dtype="Int64"),
     })
     return df
@@ -195,31 +208,30 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     n = len(scans)
     shipped, shipped_c = [0] * n, [0] * n
     for i, scan in enumerate(scans):
-        shipped[i] = sum(s for s, t in zip(scan.sizes, scan.types) if t == "f")
-        if len(scan.compressed) == len(scan.types):
-            shipped_c[i] = sum(c for c, t in zip(scan.compressed, scan.types) if t == "f")
+        regular = np.asarray(scan.types) == "f"
+        shipped[i] = int(np.asarray(scan.sizes, dtype=np.int64)[regular].sum()) if len(regular) else 0
+        if len(scan.compressed) == len(regular):
+            shipped_c[i] = int(np.frombuffer(scan.compressed, dtype=np.int64)[regular].sum()) if len(regular) else 0
     # each visible file version once, for the layer that shipped it: a file where its entry put it counts
     # there; the other names of an inode count only when that original name is gone (no set of a million)
-    visible, visible_c = [0] * n, [0] * n
     origin, origin_paths, tree = asm.inode_origin.nodes, asm.inode_origin.paths, asm.tree
-
-    def count(node: Node) -> None:
-        visible[node.layer] += node.size
-        shares = scans[node.layer].compressed
-        if node.entry >= 0 and len(shares):
-            visible_c[node.layer] += shares[node.entry]
-
+    seen: list[Node] = []
     other_names: list[int] = []  # inodes seen under a name other than the one their entry made
     for node in tree.values():
         inode = node.inode
         if inode:
             if origin[inode] is node:
-                count(node)
+                seen.append(node)
             else:
                 other_names.append(inode)
     for inode in dict.fromkeys(other_names):
         if tree.get(origin_paths[inode]) is not origin[inode]:  # type: ignore[arg-type]
-            count(origin[inode])  # type: ignore[arg-type]
+            seen.append(origin[inode])  # type: ignore[arg-type]
+    node_layers, entries = _node_columns(seen)
+    sizes = np.fromiter((x.size for x in seen), dtype=np.int64, count=len(seen))
+    visible = np.bincount(node_layers, weights=sizes, minlength=n).astype(np.int64).tolist()
+    visible_c = np.bincount(node_layers, weights=_shares(scans, node_layers, entries),
+                            minlength=n).astype(np.int64).tolist()
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
     history = list(config.get("history") or [])
     aligned = align_history(history, n)

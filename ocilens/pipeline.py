@@ -8,12 +8,12 @@ here holds for both. See docs/architecture.md.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, MutableMapping
 
 from .cache import ScanCache
+from .cpus import usable_cpus
 from .errors import DigestMismatch, ImageNotFound, IntegrityError, UnsupportedImage
 from .manifest import Descriptor, ImageManifest, parse_json
 from .platform import Platform
@@ -21,7 +21,7 @@ from .scan import LayerScan, scan_layer
 from .sources import Source, open_source
 
 __all__ = ["ResolvedImage", "open_image", "resolve_image", "known_scan", "scan_layer_cached", "scan_layers",
-           "check_diff_ids", "check_platform", "usable_cpus"]
+           "check_diff_ids", "check_platform"]
 
 ProgressCallback = Callable[..., None]
 
@@ -129,14 +129,6 @@ def scan_layer_cached(source: Source, desc: Descriptor, index: int, cache: ScanC
     if cache is not None:
         cache.put(desc.digest, scan)
     return scan
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, where the OS has one), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
 
 
 def scan_layers(source: Source, manifest: ImageManifest, cache: ScanCache | None,

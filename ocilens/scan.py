@@ -113,14 +113,19 @@ def scan_blob(raw: BinaryIO, digest: str, size: int, index: int, on_bytes: Calla
                                       marks=marks)
     scan.format = fmt
     hasher = hashlib.sha256() if fmt != TAR else None  # a plain tar's diff_id is its own digest
-    counted = _Counted(prefetched(_hashing(chunks, hasher) if hasher else chunks))
+    # three stages, each in a thread of its own: reading, verifying and inflating the blob; hashing the tar
+    # stream for the diff_id; walking the tar and hashing the files (hashlib and inflating release the GIL)
+    counted = _Counted(prefetched(chunks))
+    stream = hashed_aside(counted, hasher) if hasher else counted
     try:
-        _read_entries(TarReader(iter(counted)), scan)
-        for _ in counted:  # the rest (end-of-archive padding): decompress and verify to the end
+        _read_entries(TarReader(iter(stream)), scan)
+        for _ in stream:  # the rest (end-of-archive padding): decompress and verify to the end
             pass
     except LayerDecodeError as exc:
-        counted.close()
+        stream.close()  # type: ignore[union-attr]
         raise_blamed(raw, exc, digest, index, what)
+    finally:
+        stream.close()  # type: ignore[union-attr]
     scan.uncompressed_size = counted.total
     scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else digest
     if fmt == TAR:
@@ -165,10 +170,49 @@ def download_shares(scan: LayerScan, marks: list[tuple[int, int]] | None) -> Non
     scan.stored = {}
 
 
-def _hashing(chunks: Iterator[bytes], hasher: "hashlib._Hash") -> Iterator[bytes]:
-    for chunk in chunks:
-        hasher.update(chunk)
-        yield chunk
+class hashed_aside:  # noqa: N801 - used as an iterator, like a generator function
+    """The chunks of ``chunks``, passed on unchanged while a thread of its own feeds them to ``hasher`` in order,
+    a few chunks behind at most (a bounded queue); ``close`` waits for the hash to be complete (or stops it)."""
+
+    DEPTH = 8
+
+    def __init__(self, chunks: Iterator[bytes], hasher: "hashlib._Hash") -> None:
+        import queue
+        import threading
+
+        self._chunks = chunks
+        self._queue: "queue.Queue[bytes | None]" = queue.Queue(self.DEPTH)
+        self._hasher = hasher
+        self._thread = threading.Thread(target=self._run, name="ocilens-diffid", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _run(self) -> None:
+        get, update = self._queue.get, self._hasher.update
+        while (chunk := get()) is not None:
+            update(chunk)
+
+    def __iter__(self) -> "hashed_aside":
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = next(self._chunks)
+        except BaseException:
+            self.close()
+            raise
+        self._queue.put(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        self._queue.put(None)  # the hashing thread drains what is queued, then ends: it cannot block us
+        self._thread.join()
 
 
 def raise_blamed(raw: BinaryIO, exc: LayerDecodeError, digest: str, index: int, what: str) -> NoReturn:

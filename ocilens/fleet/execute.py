@@ -10,6 +10,7 @@ import re
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Sequence
 
+from ..cpus import usable_cpus
 from ..errors import UsageError
 from .worker import ScanResult, ScanTask, SourcePool, scan_task, worker_id
 
@@ -91,7 +92,7 @@ class ThreadBackend(Backend):
         pass
 
     def run(self, tasks: Sequence[ScanTask], on_bytes: BytesFactory | None = None) -> Iterator[ScanResult]:
-        n = self.workers or min(len(tasks), max(4, 2 * (os.cpu_count() or 2)))
+        n = self.workers or min(len(tasks), max(4, 2 * usable_cpus()))
         with ThreadPoolExecutor(max_workers=max(1, n), thread_name_prefix="ocilens-fleet") as ex:
             futures = {ex.submit(scan_task, t, self.pool, on_bytes(t) if on_bytes else None): t for t in tasks}
             yield from _completed(futures)
@@ -128,7 +129,7 @@ class ProcessBackend(Backend):
     name = "process"
 
     def __init__(self, workers: int | None) -> None:
-        self.workers = workers or os.cpu_count() or 2
+        self.workers = workers or usable_cpus()
         self._ex: ProcessPoolExecutor | None = None
         self._used = False
 
