@@ -9,7 +9,9 @@ Paths are normalized here (``./usr//bin/`` -> ``/usr/bin``); names are decoded a
 from __future__ import annotations
 
 import hashlib
+import threading
 from array import array
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NoReturn
 
@@ -102,9 +104,9 @@ def scan_blob(raw: BinaryIO, digest: str, size: int, index: int, on_bytes: Calla
     """Read a layer blob from ``raw`` to its end and tabulate its entries; ``digest`` and ``size`` are the blob's
     (a stream read once may give ``""`` for a digest it learns only at the end).
 
-    The uncompressed stream is hashed too (``scan.diff_id``), in the decompression thread, so the caller
-    can check it against the config's ``rootfs.diff_ids`` as runtimes do; where the decompressor's input stood
-    as each chunk came out gives every entry its share of the blob (``scan.compressed``).
+    The uncompressed stream is hashed too (``scan.diff_id``), so the caller can check it against the config's
+    ``rootfs.diff_ids`` as runtimes do; where the decompressor's input stood as each chunk came out gives every
+    entry its share of the blob (``scan.compressed``).
     """
     what = what or f"layer {index} ({digest})"
     scan = LayerScan(digest=digest, compressed_size=size)
@@ -113,19 +115,16 @@ def scan_blob(raw: BinaryIO, digest: str, size: int, index: int, on_bytes: Calla
                                       marks=marks)
     scan.format = fmt
     hasher = hashlib.sha256() if fmt != TAR else None  # a plain tar's diff_id is its own digest
-    # three stages, each in a thread of its own: reading, verifying and inflating the blob; hashing the tar
-    # stream for the diff_id; walking the tar and hashing the files (hashlib and inflating release the GIL)
-    counted = _Counted(prefetched(chunks))
-    stream = hashed_aside(counted, hasher) if hasher else counted
-    try:
-        _read_entries(TarReader(iter(stream)), scan)
-        for _ in stream:  # the rest (end-of-archive padding): decompress and verify to the end
-            pass
-    except LayerDecodeError as exc:
-        stream.close()  # type: ignore[union-attr]
-        raise_blamed(raw, exc, digest, index, what)
-    finally:
-        stream.close()  # type: ignore[union-attr]
+    # stages, each in a thread of its own: reading, verifying and inflating the blob; hashing the tar stream for
+    # the diff_id; walking the tar and hashing the files (hashlib and inflating release the GIL). The diff_id
+    # gets its own thread only while fewer layers are in flight than there are cores: else it is hashed
+    # beside the inflating, and the cores are already spent on other layers.
+    with _in_flight() as spare_core:
+        if hasher is not None and not spare_core:
+            chunks = _hashing(chunks, hasher)
+        counted = _Counted(prefetched(chunks))
+        stream = hashed_aside(counted, hasher) if hasher is not None and spare_core else counted
+        _read_all(stream, raw, scan, digest, index, what)
     scan.uncompressed_size = counted.total
     scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else digest
     if fmt == TAR:
@@ -133,6 +132,46 @@ def scan_blob(raw: BinaryIO, digest: str, size: int, index: int, on_bytes: Calla
         scan.compressed_size = size
     download_shares(scan, marks if fmt != TAR else None)
     return scan
+
+
+_FLIGHT = {"scans": 0}
+_FLIGHT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _in_flight() -> Iterator[bool]:
+    """Count this scan as in flight; yields whether a core is left over for an extra stage of it."""
+    from .cpus import usable_cpus
+
+    with _FLIGHT_LOCK:
+        _FLIGHT["scans"] += 1
+        spare = _FLIGHT["scans"] < usable_cpus()
+    try:
+        yield spare
+    finally:
+        with _FLIGHT_LOCK:
+            _FLIGHT["scans"] -= 1
+
+
+def _hashing(chunks: Iterator[bytes], hasher: "hashlib._Hash") -> Iterator[bytes]:
+    """``chunks``, hashed as they pass (in the thread that makes them)."""
+    for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk
+
+
+def _read_all(stream: "_Counted | hashed_aside", raw: BinaryIO, scan: LayerScan, digest: str, index: int, what: str) -> None:
+    """Tabulate the tar ``stream`` into ``scan`` and read it to its end; a decode error is blamed on what is at
+    fault (``raise_blamed``). Every stage is stopped when this returns or raises."""
+    try:
+        _read_entries(TarReader(iter(stream)), scan)
+        for _ in stream:  # the rest (end-of-archive padding): decompress and verify to the end
+            pass
+    except LayerDecodeError as exc:
+        stream.close()
+        raise_blamed(raw, exc, digest, index, what)
+    finally:
+        stream.close()
 
 
 def download_shares(scan: LayerScan, marks: list[tuple[int, int]] | None) -> None:
@@ -174,7 +213,7 @@ class hashed_aside:  # noqa: N801 - used as an iterator, like a generator functi
     """The chunks of ``chunks``, passed on unchanged while a thread of its own feeds them to ``hasher`` in order,
     a few chunks behind at most (a bounded queue); ``close`` waits for the hash to be complete (or stops it)."""
 
-    DEPTH = 8
+    DEPTH = 4
 
     def __init__(self, chunks: Iterator[bytes], hasher: "hashlib._Hash") -> None:
         import queue
