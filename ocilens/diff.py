@@ -253,7 +253,9 @@ def _history_diff(a: list[str], b: list[str]) -> pd.DataFrame:
 
 @dataclass
 class ImageDiff:
-    """Two images compared: final-tree ``files``, ``shared_layers`` by digest, ``config`` and ``history``."""
+    """Two images compared: final-tree ``files``, ``shared_layers`` by digest (the same download),
+    ``shared_content_layers`` by ``diff_id`` (the same content, however each image ships it: a gzip and a zstd
+    copy, an engine's uncompressed layer and a registry's gzip one), ``config`` and ``history``."""
 
     a: "Image"
     b: "Image"
@@ -274,6 +276,13 @@ class ImageDiff:
 
         return package_diff(self.a, self.b)
 
+    @cached_property
+    def shared_content_layers(self) -> pd.DataFrame:
+        """The layers of ``a`` whose content ``b`` has too, by ``diff_id`` (the digest of the uncompressed tar,
+        from each config): ``diff_id``, ``layer_a``, ``layer_b`` (its first position in ``b``), ``digest_a``,
+        ``digest_b`` (the blobs, equal only when both images ship the same bytes), ``uncompressed_size``."""
+        return shared_content(self.a.layers, self.b.layers)
+
     def summary(self) -> dict[str, int]:
         f = self.files
         counts = f["change"].value_counts()
@@ -283,6 +292,7 @@ class ImageDiff:
             "removed": int(counts.get("removed", 0)),
             "size_delta": int(f["size_delta"].sum()) if len(f) else 0,
             "shared_layers": int(len(self.shared_layers)),
+            "shared_content_layers": int(len(self.shared_content_layers)),
             "config_changes": int(len(self.config)),
             "history_changes": int(len(self.history)),
         }
@@ -323,6 +333,24 @@ class ImageDiff:
         return (f"<ocilens.ImageDiff {self.a.reference} -> {self.b.reference}: {s['added']} added, "
                 f"{s['modified']} modified, {s['removed']} removed, {s['size_delta']:+,} B; "
                 f"{s['shared_layers']} shared layers>")
+
+
+def shared_content(la: pd.DataFrame, lb: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the ``layers`` frame ``la`` whose ``diff_id`` ``lb`` has too (see
+    ``ImageDiff.shared_content_layers``)."""
+    pos_b: dict[str, int] = {}
+    for i, d in enumerate(lb["diff_id"]):
+        if isinstance(d, str) and d:
+            pos_b.setdefault(d, i)
+    rows = [(d, i, pos_b[d]) for i, d in enumerate(la["diff_id"]) if isinstance(d, str) and d in pos_b]
+    return pd.DataFrame({
+        "diff_id": pd.array([r[0] for r in rows], dtype="string"),
+        "layer_a": pd.array([r[1] for r in rows], dtype="Int16"),
+        "layer_b": pd.array([r[2] for r in rows], dtype="Int16"),
+        "digest_a": pd.array([str(la["digest"].iloc[r[1]]) for r in rows], dtype="string"),
+        "digest_b": pd.array([str(lb["digest"].iloc[r[2]]) for r in rows], dtype="string"),
+        "uncompressed_size": pd.array([la["uncompressed_size"].iloc[r[1]] for r in rows], dtype="Int64"),
+    })
 
 
 def image_diff(a: "Image", b: "Image", *, include_unchanged: bool = False) -> ImageDiff:

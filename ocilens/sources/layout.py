@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..digest import VerifiedReader, parse_digest, verify_bytes
 from ..errors import ImageNotFound, SourceError, UnsupportedImage
@@ -11,6 +11,9 @@ from ..manifest import MANIFEST_TYPES, REF_NAME, Descriptor, ImageManifest, inde
 from ..platform import Platform
 from .base import Source
 from .storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from ..scan import LayerScan
 
 __all__ = ["LayoutSource"]
 
@@ -24,12 +27,18 @@ class StorageBlobs(Source):
     """A source whose blobs are files ``blobs/<algo>/<hex>`` in a storage."""
 
     storage: Storage
+    #: The layer digests of the manifests resolved: the only blobs whose stream scans are handed out.
+    resolved_layers: frozenset[str] = frozenset()
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         raw = self.storage.open(blob_path(desc.digest))
         return VerifiedReader(raw, desc.digest, desc.size, what=f"{self.reference}: blob")  # type: ignore[return-value]
 
     def prescanned(self, desc: Descriptor) -> "LayerScan | None":
+        """The scan made while the blob streamed (``oci-archive:-``), for a layer of a manifest resolved only: a
+        blob that looks like a layer but that no resolved manifest names is never handed out as one."""
+        if desc.digest not in self.resolved_layers:
+            return None
         return self.storage.scan_of(blob_path(desc.digest), desc.digest)
 
     def check_blob(self, desc: Descriptor) -> None:
@@ -136,8 +145,10 @@ class LayoutSource(StorageBlobs):
         return ", ".join(t if t and tags.count(t) == 1 else d.digest for t, d in zip(tags, candidates))
 
     def resolve(self, platform: Platform | None = None) -> ImageManifest:
-        return resolve_manifest(self.read_blob, self._top(), platform, what=self.reference,
-                                reference=self.reference)
+        manifest = resolve_manifest(self.read_blob, self._top(), platform, what=self.reference,
+                                    reference=self.reference)
+        self.resolved_layers = self.resolved_layers | {d.digest for d in manifest.layers}
+        return manifest
 
     def platforms(self) -> list[Platform]:
         return list_platforms(self.read_blob, self._pick_top(), what=self.reference, reference=self.reference)

@@ -269,7 +269,13 @@ def _stream_storage(path: str, reference: str) -> Storage:
     from .stream import StreamStorage
 
     if path == "-":
-        return StreamStorage(sys.stdin.buffer, reference, what="standard input")
+        stdin = sys.stdin.buffer if sys.stdin is not None else None
+        if stdin is None or stdin.isatty():
+            raise SourceError(f"{reference}: standard input is {'closed' if stdin is None else 'a terminal'}, "
+                              "not an archive", reference=reference,
+                              hint="pipe an archive into it, e.g. docker save IMAGE | ocilens analyze "
+                                   "docker-archive:-, or name the file instead of -")
+        return StreamStorage(stdin, reference, what="standard input")
     try:
         f = open(path, "rb")  # noqa: SIM115
     except OSError as exc:

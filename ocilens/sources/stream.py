@@ -4,14 +4,18 @@ or a Docker or Podman engine's export.
 The archives docker, podman and skopeo write put their index (``manifest.json``, ``index.json``) last, so
 nothing says which member is a layer until the stream ends. Each member is therefore handled as it passes:
 - small members (JSON: configs, manifests, indexes) are kept in memory;
-- a member that looks like a layer (gzip, zstd or tar magic) is written into the blob cache under the digest
-  of its bytes and scanned on the way, in the same pass; its scan is handed out only for the members that the
-  index then names as layers (``Source.prescanned``);
+- a member that looks like a layer (gzip or zstd magic, whatever its size, or a tar's ``ustar`` magic) is
+  written into the blob cache under the digest of its bytes and scanned on the way, in the same pass; its scan
+  is handed out only for the members that the index then names as layers (``Source.prescanned``: the sources
+  ask only for the layers they resolved);
 - links between members (docker save links identical layers) are followed.
 
-A member's blob is committed to the cache only once it has been read whole; a stream cut short leaves
-nothing half-written behind and raises ``SourceError`` naming it. The members are then served by path, like
-the ``Storage`` of a file or a directory, so the docker-archive and OCI-layout sources read them unchanged.
+A member's blob is committed to the cache only once it has been read whole; a stream cut short inside a member
+leaves nothing half-written behind and raises ``SourceError`` naming the stream. A stream that ends between
+members without tar's end-of-archive block was cut short too: that is recorded (``damage``) and said when a
+member the image needs is missing, as for an archive file (``TarStorage``). The members are then served by
+path, like the ``Storage`` of a file or a directory, so the docker-archive and OCI-layout sources read them
+unchanged.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ import tarfile
 from typing import BinaryIO, Callable
 
 from ..cache import BlobStore
-from ..codec import TAR, sniff
-from ..errors import LayerDecodeError, OcilensError, SourceError
+from ..codec import GZIP, TAR, ZSTD, sniff
+from ..errors import LayerDecodeError, OcilensError, SourceError, SourceNotFound
 from ..scan import LayerScan, scan_blob
 from .storage import Storage, link_member, member_path
 
@@ -95,9 +99,10 @@ class StreamStorage(Storage):
     # --- reading the stream -----------------------------------------------------------------------------
 
     def _read_all(self, stream: BinaryIO) -> None:
+        headers = type("_Headers", (_Headers,), {"last": None, "first": None})
+        count = 0
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_READ) as tf:
-                count = 0
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_READ, tarinfo=headers) as tf:
                 for m in tf:
                     count += 1
                     name = member_path(m.name)
@@ -109,32 +114,41 @@ class StreamStorage(Storage):
                         target = link_member(name, m.linkname, hard=m.islnk())
                         if target is not None:
                             self._links[name] = target
-                if count == 0:
-                    raise SourceError(f"{self.reference}: {self.what} holds no tar members (empty input?)",
-                                      reference=self.reference,
-                                      hint="pipe an archive into it, e.g. docker save IMAGE | ocilens analyze "
-                                           "docker-archive:-")
         except tarfile.ReadError as exc:
-            if "unexpected end of data" in str(exc) or "truncated" in str(exc).lower():
-                raise SourceError(f"{self.reference}: {self.what} ended inside a member: the archive is truncated",
-                                  reference=self.reference,
-                                  hint="the export or copy was cut short (nothing half-written was cached); run it "
-                                       "again"
-                                  ) from None
-            raise SourceError(f"{self.reference}: {self.what} is not a readable tar archive: {exc}",
-                              reference=self.reference,
-                              hint="docker-archive: and oci-archive: read the uncompressed tar that docker save "
-                                   "and skopeo copy write") from None
+            raise self._unreadable(str(exc), count, headers.first) from None
         except tarfile.TarError as exc:
             raise SourceError(f"{self.reference}: {self.what} is not a readable tar archive: {exc}",
-                              reference=self.reference) from None
+                              reference=self.reference, hint=_TAR_HINT) from None
+        self.damage = _end_damage(headers.last, count)
         for name, target in list(self._links.items()):
             self._alias(name, target)
+
+    def _unreadable(self, detail: str, count: int, first: bytes | None) -> SourceError:
+        """The error for a stream tarfile could not read: empty, compressed, not a tar, or cut short."""
+        where = f"{self.reference}: {self.what}"
+        transport = self.reference.partition(":")[0]
+        transport = transport if transport in ("docker-archive", "oci-archive") else "docker-archive"
+        if count == 0 and detail == "empty file":
+            return SourceError(f"{where} is empty: no archive came through it", reference=self.reference,
+                               hint=f"pipe an archive into it, e.g. docker save IMAGE | ocilens analyze {transport}:-")
+        if count == 0 and first is not None and sniff(first) != TAR:
+            tool = "gzip -dc" if sniff(first) == GZIP else "zstd -dc"
+            return SourceError(f"{where} is a compressed archive ({sniff(first)}), not a tar",
+                               reference=self.reference,
+                               hint=f"decompress it on the way: ... | {tool} | ocilens analyze {transport}:-")
+        if count > 0 and ("unexpected end of data" in detail or "truncated" in detail.lower()):
+            return SourceError(f"{where} ended inside a member, after {_members(count - 1)} whole: the archive "
+                               "is truncated", reference=self.reference,
+                               hint="the export or copy was cut short (nothing half-written was cached); run it again")
+        return SourceError(f"{where} is not a readable tar archive: {detail}", reference=self.reference,
+                           hint=_TAR_HINT)
 
     def _take(self, name: str, member: BinaryIO, size: int) -> None:
         """One regular member: in memory, or into the blob store (scanned when it looks like a layer)."""
         head = _read_exactly(member, min(size, 512))
-        layer_like = size >= 512 and (sniff(head) != TAR or head[257:262] == b"ustar")
+        # gzip and zstd are layers at any size (a compressed layer of a few files is a few hundred bytes); a tar
+        # is one when it has a whole header with ustar magic
+        layer_like = sniff(head) in (GZIP, ZSTD) or (size >= 512 and head[257:262] == b"ustar")
         if not layer_like and size <= MEMORY_LIMIT:
             rest = member.read()
             if len(head) + len(rest) != size:
@@ -204,10 +218,13 @@ class StreamStorage(Storage):
         raise self.missing(relpath)
 
     def missing(self, relpath: str, what: str | None = None) -> OcilensError:
-        from ..errors import SourceNotFound
-
-        return SourceNotFound(f"{self.reference}: {what or relpath} is missing from {self.what}",
-                              reference=self.reference, path=relpath,
+        """The error for a member that did not come through the stream, with the likely reason."""
+        message = f"{self.reference}: {what or relpath} is missing from {self.what}"
+        if self.damage:
+            return SourceNotFound(f"{message}; {self.damage}", reference=self.reference, path=relpath,
+                                  hint="the export or copy was cut short (nothing half-written was cached); run "
+                                       "it again")
+        return SourceNotFound(message, reference=self.reference, path=relpath,
                               hint="the archive is incomplete or not of this kind; save or copy it again")
 
     def scan_of(self, relpath: str, digest: str) -> LayerScan | None:
@@ -215,10 +232,46 @@ class StreamStorage(Storage):
         scan = self._scans.get(member_path(relpath))
         return scan if scan is not None and scan.digest == digest else None
 
-    def blob_digest(self, relpath: str) -> str | None:
-        """The digest of a member kept in the blob store (a layer), or None."""
+    def digest_of(self, relpath: str) -> str | None:
+        """The digest of a member kept in the blob store (a layer), hashed as it streamed; None for the others
+        (small members kept in memory are hashed when asked: they are small)."""
         got = self._blobs.get(member_path(relpath))
         return got[0] if got is not None else None
+
+
+_TAR_HINT = ("docker-archive: and oci-archive: read the uncompressed tar that docker save, podman save and skopeo "
+             "copy write")
+
+
+class _Headers(tarfile.TarInfo):
+    """tarfile's member headers, remembering the first and the last header block read (a subclass is made
+    per stream): the last says how the stream ended, the first what a stream that is no tar holds."""
+
+    first: bytes | None = None
+    last: bytes | None = None
+
+    @classmethod
+    def frombuf(cls, buf, encoding, errors):  # type: ignore[no-untyped-def, override]
+        if cls.first is None:
+            cls.first = buf
+        cls.last = buf
+        return super().frombuf(buf, encoding, errors)
+
+
+def _members(n: int) -> str:
+    return f"{n} member{'s' if n != 1 else ''}"
+
+
+def _end_damage(last: bytes | None, count: int) -> str | None:
+    """Why a stream whose members tarfile read to the end was cut short or damaged (from the last header block
+    read: tar's end-of-archive block is 512 zero bytes), or None."""
+    if last is None or (len(last) == 512 and not last.strip(b"\0")):
+        return None
+    if not last:
+        return f"it ended right after its {_members(count)}, without tar's end-of-archive blocks: it was truncated"
+    if len(last) < 512:
+        return f"it ended inside a tar header, after {_members(count)}: it was truncated"
+    return f"after its {_members(count)} it holds data that is not a tar header: it is damaged"
 
 
 def _read_exactly(f: BinaryIO, n: int) -> bytes:
