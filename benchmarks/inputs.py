@@ -11,6 +11,8 @@ system, with the waste real images carry. Each layer tar is written with ``tarfi
                        ``zstd`` (checked: every layer blob starts with the zstd magic)
 ``large/gzip.oci.tar`` ``oci-archive`` of the gzip layout (the layer blobs are the same gzip bytes)
 ``large/docker.tar``   ``docker-archive`` (skopeo writes the layers uncompressed)
+``large/zstd.oci.tar`` ``oci-archive`` of the zstd layout, for dive (``build_zstd_archive``; checked: every
+                       layer blob in it starts with the zstd magic)
 =====================  ======================================================================================
 
 Layers (full size; ``--quick`` uses smaller package sets with the same kinds of steps):
@@ -37,6 +39,13 @@ L6    ``RUN rm -rf /var/cache/apt/archives/*.deb /usr/share/doc ...       whiteo
                                                                           ``/usr/share/locale`` (``de``
                                                                           re-added)
 ====  ==================================================================  ====================================
+
+``one`` (``one-quick``): the one-dominant-layer image, a single gzip layer written the same way (``tarfile``
+from ``dpkg-deb --fsys-tarfile``, ``umoci raw add-layer``): the merged-/usr skeleton, libc6 and the packages of
+the large image's largest layer (L1: gcc-12, cpp-12, the libgcc/libstdc++/libc headers, two ``.deb`` files in
+the apt cache), 184 MB of tar, 74 MB gzip; as ``one/oci-gzip`` (tag ``gzip``), ``one/gzip.oci.tar`` and
+``one/docker.tar`` (uncompressed, ``bench/one:gzip``). ``--quick``: libc6, linux-libc-dev and
+libpython3.11-stdlib (32 MB of tar).
 
 ``many-<N>``: N tiny regular files (plus their directories) over 4 layers, tar bytes written by hand (a
 512-byte ustar header per entry), appended with ``umoci raw add-layer``: the many-files image (1,000,000
@@ -440,6 +449,11 @@ class Large:
     def ref_docker_archive(self) -> str:
         return f"docker-archive:{self.docker_archive}"
 
+    @property
+    def oci_archive_zstd(self) -> Path:
+        """The oci-archive of the zstd layout (made by ``build_zstd_archive``, for dive)."""
+        return self.dir / "zstd.oci.tar"
+
     def blobs(self, kind: str) -> list[Path]:
         return layer_blobs(self.layout_gzip, "gzip") if kind == "gzip" else layer_blobs(self.layout_zstd, "zstd")
 
@@ -475,6 +489,124 @@ def build_large(quick: bool) -> Large:
     info = json.loads((d / ".built.json").read_text())
     large.entries, large.uncompressed = info["entries"], info["tar_bytes"]
     return large
+
+
+def _oci_archive_layers(archive: Path) -> list[bytes]:
+    """The first 4 bytes of each layer blob that an oci-archive's (first) manifest names."""
+    with tarfile.open(archive) as tf:
+        def member(digest: str, n: int = -1) -> bytes:
+            f = tf.extractfile("blobs/" + digest.replace(":", "/"))
+            assert f is not None
+            return f.read(n)
+        index = json.loads(tf.extractfile("index.json").read())  # type: ignore[union-attr]
+        manifest = json.loads(member(index["manifests"][0]["digest"]))
+        return [member(d["digest"], 4) for d in manifest["layers"]]
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def build_zstd_archive(large: Large) -> Path:
+    """``large/zstd.oci.tar``: the oci-archive of the zstd layout (``skopeo copy``, blobs as they are; each
+    layer checked for the zstd magic), for dive on the zstd image. Rebuilt with the large image."""
+    out = large.oci_archive_zstd
+    stamp = large.dir / ".zstd-archive.json"
+    key = {"build": BUILD, "large": json.loads((large.dir / ".built.json").read_text())["key"],
+           "zstd": [b.name for b in large.blobs("zstd")]}
+    try:
+        ok = json.loads(stamp.read_text()) == key and out.is_file()
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        log(f"skopeo: zstd oci-archive of {large.dir.name}")
+        out.unlink(missing_ok=True)
+        skopeo(f"oci:{large.layout_zstd}:zstd", f"oci-archive:{out}:zstd")
+        heads = _oci_archive_layers(out)
+        if len(heads) != len(large.blobs("zstd")) or any(h != ZSTD_MAGIC for h in heads):
+            out.unlink()
+            raise RuntimeError(f"{out}: skopeo did not keep the zstd layers ({heads})")
+        stamp.write_text(json.dumps(key))
+    return out
+
+
+# --- the one-dominant-layer image ----------------------------------------------------------------------
+
+#: The one layer's packages: the large image's largest layer (L1, the toolchain, with its two cached .debs)
+#: plus libc6, on the same merged-/usr skeleton: a single-layer image as a builder that flattens writes it.
+ONE_BUILD = 1  # bump when the one-layer recipe changes
+ONE_PACKAGES = {
+    False: (["libc6", *FULL.toolchain], FULL.toolchain_cached_debs),
+    True: (["libc6", "linux-libc-dev", "libpython3.11-stdlib"], ["linux-libc-dev"]),
+}
+ONE_CREATED_BY = ("RUN apt-get install -y {pkgs} # one layer (flattened): "
+                  "the large image's largest layer plus libc6")
+
+
+@dataclass
+class One:
+    """The one-dominant-layer image: one gzip layer, as an OCI layout (``oci-gzip``, tag ``gzip``), its
+    oci-archive (``gzip.oci.tar``) and its docker-archive (``docker.tar``, uncompressed, ``bench/one:gzip``)."""
+    dir: Path
+    layout_gzip: Path
+    oci_archive: Path
+    docker_archive: Path
+    entries: int
+    uncompressed: int
+
+    @property
+    def ref_gzip(self) -> str:
+        return f"oci:{self.layout_gzip}:gzip"
+
+    @property
+    def ref_docker_archive(self) -> str:
+        return f"docker-archive:{self.docker_archive}"
+
+    def blobs(self) -> list[Path]:
+        return layer_blobs(self.layout_gzip, "gzip")
+
+
+def build_one(quick: bool) -> One:
+    """The one-dominant-layer image (``one`` or ``one-quick``), built once; see ``ONE_PACKAGES``."""
+    pkgs, cached_debs = ONE_PACKAGES[quick]
+    debs = download_debs(sorted({*pkgs, *cached_debs}))
+    d = WORK / ("one-quick" if quick else "one")
+    key = {"build": BUILD, "one": ONE_BUILD, "packages": pkgs, "cached": cached_debs,
+           "debs": sorted(p.name for p in debs.values())}
+    one = One(d, d / "oci-gzip", d / "gzip.oci.tar", d / "docker.tar", 0, 0)
+    if not _stamp_ok(d, key):
+        log(f"building the one-layer image (cached in {d})")
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        tar = d / "layer0.tar"
+        w = LayerWriter(tar, EPOCH)
+        for name, mode in [("etc", 0o755), ("root", 0o700), ("tmp", 0o1777), ("usr", 0o755), ("usr/bin", 0o755),
+                           ("usr/sbin", 0o755), ("usr/lib", 0o755), ("usr/lib64", 0o755), ("var", 0o755),
+                           ("var/cache", 0o755), ("var/cache/apt", 0o755), ("var/cache/apt/archives", 0o755),
+                           ("var/lib", 0o755), ("home", 0o755)]:
+            w.dir(name, mode)
+        for name in MERGED[:4]:
+            w.symlink(name, f"usr/{name}")
+        w.file("etc/os-release", b'PRETTY_NAME="ocilens benchmark, one layer (Debian GNU/Linux 12 files)"\n')
+        for p in pkgs:
+            for ti, data in deb_members(debs[p]):
+                w.add(ti, data)
+        for p in cached_debs:
+            w.file(f"var/cache/apt/archives/{debs[p].name}", debs[p].read_bytes())
+        w.close()
+        with tarfile.open(tar) as tf:
+            entries = sum(1 for _ in tf)
+        size = tar.stat().st_size
+        log(f"  {tar.name}: {entries:,} entries, {size / 1e6:.1f} MB of tar")
+        umoci_image(one.layout_gzip, "gzip", [tar], [ONE_CREATED_BY.format(pkgs=" ".join(pkgs))],
+                    cmd="/usr/bin/bash")
+        tar.unlink()
+        log("skopeo: oci-archive, docker-archive of the one-layer image")
+        skopeo(f"oci:{one.layout_gzip}:gzip", f"oci-archive:{one.oci_archive}:gzip")
+        skopeo(f"oci:{one.layout_gzip}:gzip", f"docker-archive:{one.docker_archive}:bench/one:gzip")
+        _stamp(d, key, entries=entries, tar_bytes=size)
+    info = json.loads((d / ".built.json").read_text())
+    one.entries, one.uncompressed = info["entries"], info["tar_bytes"]
+    return one
 
 
 # --- the many-files image ------------------------------------------------------------------------------
@@ -725,6 +857,8 @@ if __name__ == "__main__":
     quick = "--quick" in sys.argv
     lg = build_large(quick)
     print(lg)
+    print(build_zstd_archive(lg))
+    print(build_one(quick))
     print(build_many(100_000 if quick else 1_000_000))
     print(build_many(10_000 if quick else 100_000))
     print(build_fleet(quick))

@@ -4,14 +4,15 @@
     python benchmarks/run.py [--quick] [--runs N] [--only NAME[,NAME...]] [--out FILE]
 
 Builds its inputs first (cached under ``benchmarks/.work/``, see ``inputs.py``), starts a loopback
-``docker-registry`` of its own, then runs every case ``--runs`` times (default 3), round-robin so that a
-noisy neighbour hits all cases alike, each in a fresh process whose wall time and peak RSS (``wait4``
-rusage: the process and the children it waited for) are recorded. Prints a Markdown table of medians and
+``docker-registry`` of its own (and, for the ``engine-*`` cases, a ``dockerd`` holding the large image), then
+runs every case ``--runs`` times (default 3), round-robin so that a noisy neighbour hits all cases alike, each
+in a fresh process whose wall time and peak RSS (``wait4`` rusage: the process and the children it waited for)
+are recorded. Prints a Markdown table of medians and
 the issue's target ratios with PASS/MISS, and writes it to ``benchmarks/results.md`` (a full run) or
 ``benchmarks/.work/results-*.md`` (``--quick`` or ``--only``).
 
-``--only`` takes case keys or their prefixes (``cold``, ``dive``, ``many``...); ``--list`` shows them.
-Ratios whose cases were not run show ``-``.
+``--only`` takes case keys or their prefixes (``cold``, ``dive``, ``many``, ``one``, ``engine``...); ``--list``
+shows them. Ratios whose cases were not run show ``-``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -53,6 +56,10 @@ FLEET_KEYS = ["fleet10", "fleet40", "fleet2x"]  # the registry repositories, and
 FLEET_WORKERS = 2  # fixed, so that the fleet rows (4 vs 8 layers in 2-process waves) mean the same anywhere
 CODE_ENV: dict[str, str] = {}  # PYTHONPATH to the ocilens snapshot the run measures (see snapshot_code)
 HAVE_TIME = os.access("/usr/bin/time", os.X_OK)
+DOCKERD = shutil.which("dockerd", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/dockerd"
+# Debian's 20.10 client drives the engine (a newer /usr/local/bin/docker may be there too); the cases use none
+DOCKER_CLI = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else (shutil.which("docker") or "docker")
+ENGINE_TAG = "bench/large:gzip"  # the name the large docker-archive carries (inputs.build_large), loaded as is
 
 
 def log(msg: str) -> None:
@@ -189,6 +196,176 @@ class Registry:
         self.proc = None
 
 
+# --- the Docker engine ---------------------------------------------------------------------------------
+
+def _proc_start(pid: int) -> int | None:
+    """A process's start time (clock ticks after boot), to tell it from a later one with its PID."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _proc_alive(pid: int, started: int | None) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and (started is None or _proc_start(pid) == started)
+
+
+def _proc_children(pid: int) -> dict[int, int | None]:
+    found: dict[int, int | None] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found[int(entry)] = int(fields[19])
+    return found
+
+
+class Engine:
+    """Debian's ``dockerd`` 20.10 as root, isolated as ``tests/engines.py`` starts it: vfs storage, no
+    iptables, bridge or userland proxy, a config file and containerd namespace of its own. Its data root is
+    kept under ``.work/engine/NAME`` so that the loaded image survives between runs (``ensure_image`` loads it
+    again only when its ID differs); the exec root and the socket live in a short directory under /tmp (unix
+    socket paths may not exceed 107 bytes). Stopped by PID (SIGTERM, then SIGKILL), with the children it
+    started (containerd)."""
+
+    def __init__(self, name: str) -> None:
+        self.root = WORK / "engine"
+        self.data_root = self.root / name
+        self.pidfile = self.root / f"{name}.pid"  # dockerd refuses to start while the pid it names still runs
+        self.name = name
+        self.top: Path | None = None
+        self.proc: subprocess.Popen | None = None
+        self.children: dict[int, int | None] = {}
+
+    @property
+    def sock(self) -> Path:
+        assert self.top is not None
+        return self.top / "docker.sock"
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What the cases and the CLI need: this engine, and a client config of its own (no contexts)."""
+        assert self.top is not None
+        return {"DOCKER_HOST": self.host, "DOCKER_CONFIG": str(self.top / "cli")}
+
+    def _ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(1.0)
+                s.connect(str(self.sock))
+                s.sendall(b"GET /_ping HTTP/1.0\r\nHost: engine\r\n\r\n")
+                answer = b""
+                while chunk := s.recv(4096):
+                    answer += chunk
+        except OSError:
+            return False
+        return answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n", 1)[0]
+
+    def start(self) -> Engine:
+        if os.geteuid() != 0:
+            raise RuntimeError("the engine cases start dockerd, and must run as root")
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        self.top = Path(tempfile.mkdtemp(prefix="ob", dir="/tmp"))
+        os.chmod(self.top, 0o711)
+        (self.top / "cli").mkdir()
+        (self.top / "daemon.json").write_text("{}\n")  # never the machine's /etc/docker/daemon.json
+        ns = "ocilens-bench-" + hashlib.sha256(str(self.data_root).encode()).hexdigest()[:10]
+        cmd = [DOCKERD, f"--config-file={self.top / 'daemon.json'}", "--storage-driver=vfs", "--iptables=false",
+               "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
+               f"--data-root={self.data_root}", f"--exec-root={self.top / 'exec'}", f"--pidfile={self.pidfile}",
+               f"--containerd-namespace={ns}", f"--containerd-plugins-namespace={ns}-plugins", "-H", self.host]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "CONTAINER"))}
+        self.log_path = self.root / f"{self.name}.log"
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         env=env, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if self.sock.exists() and self._ping():
+                self.children.update(_proc_children(self.proc.pid))
+                return self
+            time.sleep(0.05)
+        code = self.proc.poll()
+        tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+        self.stop()
+        raise RuntimeError(f"dockerd {'exited ' + str(code) if code is not None else 'did not answer /_ping'}; "
+                           f"its log ({self.log_path}) ends:\n" + "\n".join(tail))
+
+    def cli(self, *args: str, stdout: int | None = subprocess.PIPE) -> str:
+        proc = subprocess.run([DOCKER_CLI, *args], env={**os.environ, **self.env}, stdout=stdout,
+                              stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        return proc.stdout or ""
+
+    def image_id(self, tag: str) -> str | None:
+        try:
+            return self.cli("image", "inspect", "--format", "{{.Id}}", tag).strip()
+        except RuntimeError:
+            return None
+
+    def ensure_image(self, archive: Path, tag: str) -> str:
+        """``docker load`` the docker-archive (untimed) unless the engine holds ``tag`` with the archive's
+        image ID (the digest of its config) already; returns the ID."""
+        with tarfile.open(archive) as tf:
+            manifest = json.loads(tf.extractfile("manifest.json").read())  # type: ignore[union-attr]
+            config = tf.extractfile(manifest[0]["Config"]).read()  # type: ignore[union-attr]
+        want = "sha256:" + hashlib.sha256(config).hexdigest()
+        if self.image_id(tag) != want:
+            log(f"docker load -i {archive} (engine {self.name}; untimed, kept for later runs)")
+            t0 = time.monotonic()
+            self.cli("load", "-i", str(archive))
+            self.cli("image", "prune", "--force")  # what the tag pointed at before (an older build), if any
+            log(f"  loaded in {time.monotonic() - t0:.0f} s")
+            got = self.image_id(tag)
+            if got != want:
+                raise RuntimeError(f"docker load of {archive}: the engine has {tag} as {got}, not {want}")
+        return want
+
+    def stop(self) -> None:
+        """Stop dockerd by PID (SIGTERM, then SIGKILL), then any child it left, unmount, remove the short
+        directory (the data root stays, with the image)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.children.update(_proc_children(self.proc.pid))
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            for pid, started in self.children.items():
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    if not _proc_alive(pid, started):
+                        break
+                    os.kill(pid, sig)
+                    deadline = time.monotonic() + 10
+                    while time.monotonic() < deadline and _proc_alive(pid, started):
+                        time.sleep(0.05)
+            self.proc = None
+        if self.top is not None:
+            points = []
+            for line in Path("/proc/self/mountinfo").read_text().splitlines():
+                point = line.split()[4].replace("\\040", " ")
+                if any(point == str(d) or point.startswith(str(d) + "/") for d in (self.top, self.data_root)):
+                    points.append(point)
+            for point in sorted(points, key=len, reverse=True):
+                subprocess.run(["umount", "-l", point], capture_output=True)
+            shutil.rmtree(self.top, ignore_errors=True)
+            self.top = None
+
+
 # --- measuring -----------------------------------------------------------------------------------------
 
 @dataclass
@@ -312,25 +489,38 @@ def warm_page_cache(paths: list[Path]) -> None:
 # --- the cases -----------------------------------------------------------------------------------------
 
 def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_small: inputs.Many | None,
-                registry: Registry | None, scratch: Path, fleet: inputs.Fleet | None = None) -> list[Case]:
+                registry: Registry | None, scratch: Path, fleet: inputs.Fleet | None = None,
+                one: inputs.One | None = None, engine: Engine | None = None) -> list[Case]:
     cases: list[Case] = []
     cache_root = scratch / "cache"
     empty_cache = {"OCILENS_CACHE_DIR": str(cache_root / "unused")}
+    dive_json = TMP / "dive.json"
 
     def ours(key: str, label: str, *args: str, env: dict | None = None, **kw) -> Case:
         return Case(key, label, lambda: [PY, OURS, *args], env=env or empty_cache, ours=True, **kw)
 
-    if large is not None:
-        gz, zs = [str(b) for b in large.blobs("gzip")], [str(b) for b in large.blobs("zstd")]
-        dive_json = TMP / "dive.json"
-
+    def dive_checker(layers: int) -> Callable[[], str | None]:
         def dive_check() -> str | None:
             try:
                 d = json.loads(dive_json.read_text())
                 dive_json.unlink()
-                return None if len(d["layer"]) == len(gz) else f"dive saw {len(d['layer'])} layers"
+                return None if len(d["layer"]) == layers else f"dive saw {len(d['layer'])} layers, not {layers}"
             except (OSError, ValueError, KeyError) as exc:
                 return f"no dive JSON: {exc}"
+        return dive_check
+
+    def entries_checker(key: str, entries: int) -> Callable[[], str | None]:
+        def check() -> str | None:
+            try:
+                got = json.loads((TMP / f"{key}.out").read_text().strip().splitlines()[-1]).get("entries")
+            except (OSError, ValueError, IndexError):
+                return None  # measure() says so
+            return None if got == entries else f"{got} tar entries read, not {entries}"
+        return check
+
+    if large is not None:
+        gz, zs = [str(b) for b in large.blobs("gzip")], [str(b) for b in large.blobs("zstd")]
+        dive_check = dive_checker(len(gz))
 
         cases += [
             Case("gzip", "gzip -dc (layer blobs)", lambda: ["gzip", "-dc", *gz]),
@@ -341,6 +531,10 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
             Case("dive-docker", "dive (docker-archive)",
                  lambda: ["dive", "--source", "docker-archive", str(large.docker_archive), "--json",
                           str(dive_json)], env={"CI": "true"}, ok=(0, 1), check=dive_check),
+            # dive 0.13 reads zstd layers: the zstd image as an oci-archive (built by inputs.build_zstd_archive)
+            Case("dive-zstd", "dive (oci-archive, zstd)",
+                 lambda: ["dive", "--source", "docker-archive", str(large.oci_archive_zstd), "--json",
+                          str(dive_json)], env={"CI": "true"}, ok=(0, 1), check=dive_check),
         ]
         # the floor: the C work a verified analysis cannot skip (see _floor.py), one thread, no parsing
         cases += [
@@ -349,7 +543,6 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
             Case("floor-zstd", "floor: the same, zstd (1 thread)", lambda: [PY, FLOOR, "zstd", *zs], reports=True),
             Case("floor-tar", "floor: read + sha256 layer tar + sha256 contents, docker-archive (1 thread)",
                  lambda: [PY, FLOOR, "tar", str(large.docker_archive)], reports=True),
-            Case("pandas", "python -c 'import pandas' (the frames need it)", lambda: [PY, "-c", "import pandas"]),
         ]
         tar_root = scratch / "tar-root"
         cases.append(Case("tar", "tar -xzf (layers in order)",
@@ -390,6 +583,34 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
         ext_root = scratch / "ocilens-root"
         cases.append(ours("extract", "ocilens extract (oci layout, gzip)", "extract", large.ref_gzip,
                           str(ext_root), prepare=fresh(ext_root), cleanup=fresh(ext_root)))
+        if engine is not None:
+            # the large image in a Docker engine (docker load of its docker-archive, before the runs): both read
+            # it through the engine's API (its export), whole processes; ocilens with an empty cache each run
+            engine_cache = cache_root / "engine"
+            cases.append(Case("engine-dive", f"dive --source docker {ENGINE_TAG} (docker engine)",
+                              lambda: ["dive", "--source", "docker", ENGINE_TAG, "--json", str(dive_json)],
+                              env={"CI": "true", **engine.env}, ok=(0, 1), check=dive_check))
+            cases.append(ours("engine-cold", f"ocilens cold (docker-daemon:{ENGINE_TAG}, the engine's export)",
+                              "analyse", f"docker-daemon:{ENGINE_TAG}", "nocache",
+                              env={"OCILENS_CACHE_DIR": str(engine_cache), **engine.env},
+                              prepare=fresh(engine_cache), cleanup=fresh(engine_cache),
+                              check=entries_checker("engine-cold", large.entries)))
+    if one is not None:
+        ob = [str(b) for b in one.blobs()]
+        cases += [
+            Case("one-gzip", "one-layer image: gzip -dc (its layer blob)", lambda: ["gzip", "-dc", *ob]),
+            Case("one-dive", "one-layer image: dive (oci-archive, gzip)",
+                 lambda: ["dive", "--source", "docker-archive", str(one.oci_archive), "--json", str(dive_json)],
+                 env={"CI": "true"}, ok=(0, 1), check=dive_checker(len(ob))),
+            ours("one-cold", "one-layer image: ocilens cold (oci layout, gzip)", "analyse", one.ref_gzip, "nocache",
+                 check=entries_checker("one-cold", one.entries)),
+            ours("one-docker", "one-layer image: ocilens cold (docker-archive)", "analyse", one.ref_docker_archive,
+                 "nocache", check=entries_checker("one-docker", one.entries)),
+            Case("one-floor-gzip", "one-layer image, floor: read + sha256 blob + inflate + sha256 tar + sha256 "
+                 "contents, gzip (1 thread)", lambda: [PY, FLOOR, "gzip", *ob], reports=True),
+            Case("one-floor-tar", "one-layer image, floor: read + sha256 layer tar + sha256 contents, "
+                 "docker-archive (1 thread)", lambda: [PY, FLOOR, "tar", str(one.docker_archive)], reports=True),
+        ]
     if many_big is not None:
         cases.append(ours("many-big", f"ocilens cold, many-files ({many_big.entries:,} entries)", "analyse",
                           many_big.ref, "nocache"))
@@ -417,16 +638,19 @@ def build_cases(large: inputs.Large | None, many_big: inputs.Many | None, many_s
                               env={"OCILENS_CACHE_DIR": str(fleet_cache)}, prepare=fresh(fleet_cache),
                               cleanup=fresh(fleet_cache), check=fleet_check))
     cases += [
+        Case("pandas", "python -c 'import pandas' (the frames need it)", lambda: [PY, "-c", "import pandas"]),
         ours("import", "python -c 'import ocilens'", "import"),
         Case("python", "python -c pass (interpreter alone)", lambda: [PY, "-c", "pass"]),
     ]
     return cases
 
 
-LARGE_KEYS = ["gzip", "zstd", "dive-oci", "dive-docker", "floor-gzip", "floor-zstd", "floor-tar", "pandas", "tar",
+ENGINE_KEYS = ["engine-dive", "engine-cold"]  # the large image in a Docker engine started for the run
+LARGE_KEYS = ["gzip", "zstd", "dive-oci", "dive-docker", "dive-zstd", "floor-gzip", "floor-zstd", "floor-tar", "tar",
               "skopeo", "umoci", "cold-gzip", "cold-zstd", "cold-ociarchive", "cold-docker", "warm", "cold-nb",
-              "warm-nb", "pull", "extract"]  # the cases on the large image
-ALL_KEYS = [*LARGE_KEYS, "many-big", "many-small", *FLEET_KEYS, "import", "python"]
+              "warm-nb", "pull", "extract", *ENGINE_KEYS]  # the cases on the large image
+ONE_KEYS = ["one-gzip", "one-dive", "one-cold", "one-docker", "one-floor-gzip", "one-floor-tar"]  # one-layer image
+ALL_KEYS = [*LARGE_KEYS, *ONE_KEYS, "many-big", "many-small", *FLEET_KEYS, "pandas", "import", "python"]
 
 
 def selected(only: list[str] | None, key: str) -> bool:
@@ -533,7 +757,8 @@ def ratio(num: Callable[[], float | None], *dens: Callable[[], float | None]) ->
 
 
 def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large | None,
-           many: list[inputs.Many], elapsed: float, code: str, fleet: inputs.Fleet | None = None) -> str:
+           many: list[inputs.Many], elapsed: float, code: str, fleet: inputs.Fleet | None = None,
+           one: inputs.One | None = None, engine: bool = False) -> str:
     def med(key: str) -> Callable[[], float | None]:
         return lambda: cases[key].median if key in cases else None
 
@@ -608,11 +833,26 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         Target("many-files: per-entry cost, big / small (less start-up and import pandas)", per_entry_ratio, 0.2,
                "within"),
         Target("large image: peak RSS MB (max of ours)",
-               rss("cold-gzip", "cold-zstd", "cold-ociarchive", "cold-docker", "warm", "pull", "extract"),
+               rss("cold-gzip", "cold-zstd", "cold-ociarchive", "cold-docker", "warm", "pull", "extract",
+                   "engine-cold"),
                200, "le", " MB"),
         Target("python start-up + import ocilens, s", med("import"), 0.5, "le", " s"),
         Target("fleet: 40 tags / 10 tags, same 4 layers (time follows distinct layers, not images)",
                ratio(med("fleet40"), med("fleet10")), 1.3),
+        # issue 18: one dominant layer, zstd ahead of dive, uncompressed archives near their floor, warm in a notebook
+        Target("one-dominant-layer image, gzip: cold / dive(oci-archive)", ratio(med("one-cold"), med("one-dive")),
+               0.7),
+        Target("one-dominant-layer image, gzip: cold / gzip -dc", ratio(med("one-cold"), med("one-gzip")), 0.8),
+        Target("cold zstd / dive(oci-archive, zstd)", ratio(med("cold-zstd"), med("dive-zstd")), 1.0),
+        Target("docker-archive (large, uncompressed): ocilens / its best possible",
+               ratio(med("cold-docker"), best("floor-tar")), 1.3),
+        Target("docker-archive (one-layer, uncompressed): ocilens / its best possible",
+               ratio(med("one-docker"), best("one-floor-tar")), 1.3),
+        Target("warm re-analysis in a notebook session (pandas imported; events, files, layers read), in-process: "
+               "warm-nb / cold-nb", ratio(inproc("warm-nb"), inproc("cold-nb")), 0.05),
+        # issue 15: the image in the local engine, read through its API
+        Target(f"engine: ocilens analyze docker-daemon:{ENGINE_TAG} / dive --source docker {ENGINE_TAG}",
+               ratio(med("engine-cold"), med("engine-dive")), 1.0),
         Target(f"floor: best possible cold gzip / gzip -dc ({CORES} cores; see the floor rows)",
                ratio(best("floor-gzip"), med("gzip")), None),
         Target("floor: best possible cold gzip / dive(oci-archive)", ratio(best("floor-gzip"), med("dive-oci")), None),
@@ -623,7 +863,12 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         Target("floor: cold gzip / its best possible (1.0 = nothing left but the floor)",
                ratio(med("cold-gzip"), best("floor-gzip")), None),
         Target("floor: cold zstd / its best possible", ratio(med("cold-zstd"), best("floor-zstd")), None),
-        Target("floor: docker-archive / its best possible", ratio(med("cold-docker"), best("floor-tar")), None),
+        Target("floor: best possible cold zstd / dive(oci-archive, zstd)", ratio(best("floor-zstd"), med("dive-zstd")),
+               None),
+        Target("floor: best possible one-layer gzip / gzip -dc", ratio(best("one-floor-gzip"), med("one-gzip")), None),
+        Target("floor: best possible one-layer gzip / dive(oci-archive)",
+               ratio(best("one-floor-gzip"), med("one-dive")), None),
+        Target("floor: one-layer gzip / its best possible", ratio(med("one-cold"), best("one-floor-gzip")), None),
         Target("context: dive(oci-archive) / gzip -dc", ratio(med("dive-oci"), med("gzip")), None),
         Target("context: zstd -dc / gzip -dc", ratio(med("zstd"), med("gzip")), None),
         Target("context: cold oci-archive / cold layout (gzip)", ratio(med("cold-ociarchive"), med("cold-gzip")),
@@ -637,8 +882,18 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         Target("context, in-process: docker-archive / dive", ratio(inproc("cold-docker"), med("dive-docker")),
                None),
         Target("context, in-process: warm / cold (gzip)", ratio(inproc("warm"), inproc("cold-gzip")), None),
-        Target("context, in a notebook session (pandas imported), in-process: warm / cold (gzip)",
-               ratio(inproc("warm-nb"), inproc("cold-nb")), None),
+        Target("context, in a notebook session (pandas imported), whole processes: warm-nb / cold-nb",
+               ratio(med("warm-nb"), med("cold-nb")), None),
+        Target("context, in-process: one-layer gzip / dive(oci-archive)", ratio(inproc("one-cold"), med("one-dive")),
+               None),
+        Target("context, in-process: one-layer gzip / gzip -dc", ratio(inproc("one-cold"), med("one-gzip")), None),
+        Target("context: one-layer gzip, dive / gzip -dc", ratio(med("one-dive"), med("one-gzip")), None),
+        Target("context: dive(zstd oci-archive) / dive(gzip oci-archive)", ratio(med("dive-zstd"), med("dive-oci")),
+               None),
+        Target("context, in-process: engine / dive --source docker", ratio(inproc("engine-cold"), med("engine-dive")),
+               None),
+        Target("context: engine / cold docker-archive (the same image, through the engine's export)",
+               ratio(med("engine-cold"), med("cold-docker")), None),
         Target("context, in-process: pull+analyse / (skopeo copy + gzip -dc)",
                ratio(inproc("pull"), med("skopeo"), med("gzip")), None),
         Target("context, in-process: extract / tar -xzf", ratio(inproc("extract"), med("tar")), None),
@@ -660,6 +915,14 @@ def render(cases: dict[str, Case], args: argparse.Namespace, large: inputs.Large
         lines.append(f"Large image: {len(large.blobs('gzip'))} layers, {large.entries:,} tar entries, "
                      f"{large.uncompressed / 1e6:,.0f} MB of layer tars, {gz / 1e6:,.0f} MB gzip, "
                      f"{zs / 1e6:,.0f} MB zstd (real Debian package files).  ")
+    if one is not None:
+        lines.append(f"One-layer image: 1 gzip layer, {one.entries:,} tar entries, {one.uncompressed / 1e6:,.0f} MB of "
+                     f"layer tar, {sum(p.stat().st_size for p in one.blobs()) / 1e6:,.0f} MB gzip (real Debian "
+                     f"package files: {' '.join(inputs.ONE_PACKAGES[args.quick][0])}).  ")
+    if engine:
+        lines.append(f"Engine: {_first_line([DOCKERD, '--version'])}, vfs storage, the large image `docker load`ed "
+                     f"from its docker-archive as `{ENGINE_TAG}` (before the runs); ocilens and dive reach it through "
+                     f"`DOCKER_HOST=unix://...`.  ")
     if many:
         lines.append("Many-files images: " + ", ".join(f"{m.entries:,} entries" for m in many)
                      + " in 4 gzip layers.  ")
@@ -776,13 +1039,23 @@ def main() -> int:
 
     need_large = any(selected(only, k) for k in LARGE_KEYS)
     large = inputs.build_large(args.quick) if need_large else None
+    if large is not None and selected(only, "dive-zstd"):
+        inputs.build_zstd_archive(large)
+    one = inputs.build_one(args.quick) if any(selected(only, k) for k in ONE_KEYS) else None
     big_n, small_n = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
     many_big = inputs.build_many(big_n) if selected(only, "many-big") else None
     many_small = inputs.build_many(small_n) if selected(only, "many-small") else None
     fleet = inputs.build_fleet(args.quick) if any(selected(only, k) for k in FLEET_KEYS) else None
 
     registry = None
+    engine = None
     try:
+        if large is not None and any(selected(only, k) for k in ENGINE_KEYS):
+            if shutil.which(DOCKERD) is None:
+                sys.exit("dockerd is not installed (apt-get install docker.io; see benchmarks/README.md)")
+            engine = Engine(large.dir.name).start()
+            log(f"docker engine on {engine.host} (pid {engine.proc.pid}, data root {engine.data_root})")
+            engine.ensure_image(large.docker_archive, ENGINE_TAG)
         large_pushed = large is not None and (selected(only, "skopeo") or selected(only, "pull"))
         if large_pushed or fleet is not None:
             registry = Registry(WORK / "registry").start()
@@ -791,7 +1064,7 @@ def main() -> int:
                 registry.ensure(large.layout_gzip, "gzip", REPO_NAME)
             if fleet is not None:
                 registry.ensure_fleet(fleet)
-        cases = {c.key: c for c in build_cases(large, many_big, many_small, registry, scratch, fleet)
+        cases = {c.key: c for c in build_cases(large, many_big, many_small, registry, scratch, fleet, one, engine)
                  if selected(only, c.key)}
 
         filler = cases.get("warm") or cases.get("warm-nb")  # the two warm cases share one cache
@@ -802,11 +1075,17 @@ def main() -> int:
             filler.samples.clear()
         warm = [p for p in ([large.layout_gzip, large.layout_zstd, large.oci_archive, large.docker_archive]
                             if large else [])]
+        if large is not None and "dive-zstd" in cases:
+            warm.append(large.oci_archive_zstd)
+        if one is not None:
+            warm += [one.layout_gzip, one.oci_archive, one.docker_archive]
         warm += [m.layout for m in (many_big, many_small) if m]
         if registry is not None:
             warm.append(WORK / "registry" / "storage")
         log("reading the inputs once (page cache)")
         warm_page_cache(warm)
+        if engine is not None:
+            engine.cli("save", ENGINE_TAG, stdout=subprocess.DEVNULL)  # the engine reads its layers once too
 
         for r in range(args.runs):
             log(f"round {r + 1}/{args.runs}")
@@ -815,10 +1094,13 @@ def main() -> int:
     finally:
         if registry is not None:
             registry.stop()
+        if engine is not None:
+            engine.stop()
         if scratch != TMP:
             shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - start
-    md = render(cases, args, large, [m for m in (many_big, many_small) if m], elapsed, code, fleet)
+    md = render(cases, args, large, [m for m in (many_big, many_small) if m], elapsed, code, fleet, one,
+                engine is not None)
     print(md)
     out = args.out or (HERE / "results.md" if not (args.quick or only) else
                        WORK / f"results-{'quick' if args.quick else 'only'}.md")
