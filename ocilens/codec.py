@@ -30,8 +30,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 READ_SIZE = 1 << 20
 OUT_SIZE = 1 << 20
-ZSTD_SLICE = 1 << 17
-GZIP_SLICE = 1 << 16
+ZSTD_SLICE = 1 << 15
+GZIP_SLICE = 1 << 14  # a mark every 16 KiB of compressed input: a file's download cost is priced that finely
 
 
 def sniff(head: bytes) -> str:

@@ -117,13 +117,27 @@ def test_a_rebuilt_tag_is_read_afresh(engine_image: EngineImage, tmp_path: Path)
 
 
 @pytest.mark.parametrize("engine_image", ["docker"], indirect=True)
-def test_extract_needs_no_second_export(engine_image: EngineImage, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    img = ocilens.load(ref_of(engine_image), progress=False)
+def test_the_analysis_keeps_no_layer_and_extract_exports_once(engine_image: EngineImage, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine's layers are large and the engine can give them again: the analysis keeps none; extract()
+    exports once more, keeping them, and writes what the engine saves."""
+    from ocilens.cache import BlobStore
     from ocilens.engine.client import EngineClient
 
-    monkeypatch.setattr(EngineClient, "export", lambda *a, **k: (_ for _ in ()).throw(AssertionError("export")))
+    img = ocilens.load(ref_of(engine_image), progress=False)
+    store = BlobStore()
+    assert not any(store.has(d.digest) for d in img.manifest.layers)
+    assert store.has(img.image_id)  # the config is kept, for the next analysis
+    exports = [0]
+    real = EngineClient.export
+
+    def counted(self: EngineClient, *a: Any, **k: Any) -> Any:
+        exports[0] += 1
+        return real(self, *a, **k)
+    monkeypatch.setattr(EngineClient, "export", counted)
     img.extract(tmp_path / "rootfs")
+    assert exports[0] == 1
+    assert all(store.has(d.digest) for d in img.manifest.layers)
     ours = tree_of(tmp_path / "rootfs")
     truth = saved_tree(engine_image, tmp_path / "truth")
     assert {p: (n["type"], n["sha256"], n["mode"]) for p, n in ours.items()} == \

@@ -198,8 +198,7 @@ class DockerArchiveSource(Source):
         (``<id>/layer.tar``, docker save) is its own diff_id; a compressed one (``<hex>.tar.gz``, as kaniko and
         crane write) is named by its own digest where its name states one, else hashed here. The diff_id is
         checked on the decompressed stream in either case (``pipeline.check_diff_ids``)."""
-        with self.storage.open(path) as f:
-            kind = sniff(f.read(4))
+        kind = sniff(self.storage.magic(path))
         blob = _BLOB_NAME.search(path)
         size = self.storage.size(path)
         if kind == TAR:  # blobs/sha256/<hex> (Docker 25) is named by its digest; an uncompressed tar is its diff_id
@@ -314,8 +313,7 @@ class DockerArchiveSource(Source):
     def _legacy_layer(self, path: str) -> tuple[Descriptor, str]:
         """A ``layer.tar`` member's descriptor and diff_id: an uncompressed tar is its own (hashed here, or as it
         streamed); a compressed one (docker load accepts it) is hashed and decompressed."""
-        with self.storage.open(path) as f:
-            kind = sniff(f.read(4))
+        kind = sniff(self.storage.magic(path))
         size = self.storage.size(path)
         digest = self.storage.digest_of(path) or self._hash(path)
         if kind == TAR:

@@ -5,15 +5,17 @@ The engine is asked first for the image (inspect: its ID, which is its config's 
 diff_ids). An image analysed before, whose config and layer scans are all in the cache, needs nothing more:
 the inspect names the same ID only while the tag still points at the same build, so a rebuilt tag is read
 afresh, never served stale. Otherwise the engine exports the image (``docker save`` over the API) and the
-archive is read as it streams (``StreamStorage``): each layer is scanned while its bytes arrive and kept in
-the blob cache by its digest, so ``extract()`` needs no second export and ``ocilens cache prune`` reclaims
-the bytes (an engine's layers are uncompressed, and large).
+archive is read as it streams (``StreamStorage``): each layer is scanned while its bytes arrive. The layers'
+bytes are not kept: an engine's layers are uncompressed and large, writing them costs more than the rest of
+the analysis, and the engine can export them again. ``extract()`` does so once, keeping them in the blob cache
+by digest this time (``ocilens cache prune`` reclaims them); the config is kept, and the scans.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -51,6 +53,7 @@ class EngineSource(Source):
         self.client = EngineClient.for_engine(self.engine, env)  # type: ignore[arg-type]
         self._archive: DockerArchiveSource | None = None
         self._image_id: str | None = None
+        self._lock = threading.Lock()  # one export at a time (extract reads layers from several threads)
 
     # --- the engine ------------------------------------------------------------------------------------
 
@@ -63,9 +66,14 @@ class EngineSource(Source):
         self._image_id = image_id if ":" in image_id else f"sha256:{image_id}"
         return info
 
-    def _exported(self) -> DockerArchiveSource:
-        """The image as the engine exports it, read once as it streams (layers scanned on the way)."""
-        if self._archive is None:
+    def _exported(self, *, keep_layers: bool = False) -> DockerArchiveSource:
+        """The image as the engine exports it, read once as it streams, layers scanned on the way; their bytes
+        are kept (in the blob cache) only when asked for (``extract``), since another export can give them."""
+        with self._lock:
+            return self._export_once(keep_layers)
+
+    def _export_once(self, keep_layers: bool) -> DockerArchiveSource:
+        if self._archive is None or keep_layers and not self._archive.storage.keep_layers:  # type: ignore[attr-defined]
             from .stream import StreamStorage
 
             assert self._image_id is not None
@@ -77,9 +85,13 @@ class EngineSource(Source):
                     done[0] += n
                     self.progress("download", digest=self._image_id, done=done[0], total=None)  # type: ignore[misc]
             with self.client.export(self._image_id, reference=self.reference) as stream:
-                storage = StreamStorage(stream, self.reference, store=self.store,
-                                        what=f"the {self.engine} engine's export of {self.name}", on_bytes=on_bytes)
+                storage = StreamStorage(stream, self.reference, store=self.store, on_bytes=on_bytes,
+                                        what=f"the {self.engine} engine's export of {self.name}",
+                                        keep_layers=keep_layers)
+            if self._archive is not None:
+                self._archive.close()
             self._archive = DockerArchiveSource(self.reference, None, None, storage=storage)
+            self._archive.resolve(None)  # maps digests to members
         return self._archive
 
     # --- a record of what the export said, so an unchanged image needs no export -------------------------
@@ -162,11 +174,12 @@ class EngineSource(Source):
         return self._exported().read_blob(desc)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
-        """From the blob cache (the export put each layer there), else from a new export."""
+        """From the blob cache (an export that kept its layers put them there), else from an export that keeps
+        them."""
         if self.store.has(desc.digest):
             return VerifiedReader(open(self.store.path(desc.digest), "rb"), desc.digest, desc.size,  # type: ignore[return-value]
                                   what=f"{self.reference}: cached layer")
-        return self._exported().open_blob(desc)
+        return self._exported(keep_layers=True).open_blob(desc)
 
     def prescanned(self, desc: Descriptor) -> "Any":
         return self._archive.prescanned(desc) if self._archive is not None else None

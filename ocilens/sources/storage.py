@@ -45,6 +45,11 @@ class Storage:
         with self.open(relpath) as f:
             return f.read()
 
+    def magic(self, relpath: str) -> bytes:
+        """The first bytes of a file (its compression's magic), for telling a gzip or zstd layer from a tar."""
+        with self.open(relpath) as f:
+            return f.read(8)
+
     def digest_of(self, relpath: str) -> str | None:
         """The digest of a file when the storage already knows it without reading (a stream hashed it as it
         passed), else None."""

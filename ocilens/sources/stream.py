@@ -31,7 +31,7 @@ from ..errors import LayerDecodeError, OcilensError, SourceError, SourceNotFound
 from ..scan import LayerScan, scan_blob
 from .storage import Storage, link_member, member_path
 
-__all__ = ["StreamStorage", "MEMORY_LIMIT"]
+__all__ = ["StreamStorage", "LayerNotKept", "MEMORY_LIMIT"]
 
 #: Members up to this size that do not look like layers are kept in memory; larger ones go to the blob cache.
 MEMORY_LIMIT = 16 << 20
@@ -85,7 +85,8 @@ class StreamStorage(Storage):
     here, so the object is complete (or raised) when the constructor returns."""
 
     def __init__(self, stream: BinaryIO, reference: str, *, store: BlobStore | None = None,
-                 what: str = "the stream", on_bytes: Callable[[int], None] | None = None) -> None:
+                 what: str = "the stream", on_bytes: Callable[[int], None] | None = None,
+                 keep_layers: bool = True) -> None:
         self.reference = reference
         self.what = what
         self.store = store if store is not None else BlobStore()
@@ -93,6 +94,9 @@ class StreamStorage(Storage):
         self._blobs: dict[str, tuple[str, int]] = {}  # member path -> (digest, size) in the blob store
         self._scans: dict[str, LayerScan] = {}  # member path -> the scan made while it streamed
         self._links: dict[str, str] = {}
+        self._heads: dict[str, bytes] = {}  # member path -> its first bytes (its magic), for members not in memory
+        self._unkept: set[str] = set()  # layers scanned as they passed but not written (keep_layers=False)
+        self.keep_layers = keep_layers
         self._on_bytes = on_bytes
         self._read_all(stream)
 
@@ -155,8 +159,10 @@ class StreamStorage(Storage):
                 raise tarfile.ReadError("unexpected end of data")
             self._memory[name] = head + rest
             return
-        writer = self.store.writer(f"sha256:{'0' * 64}")  # named by its digest once it is known (commit)
-        tee = _Tee(member, writer.write, self._on_bytes, head)
+        # named by its digest once it is known (commit); a layer is not written at all when the caller can read
+        # the stream again (an engine exports it again for extract())
+        writer = self.store.writer(f"sha256:{'0' * 64}") if self.keep_layers or not layer_like else None
+        tee = _Tee(member, writer.write if writer is not None else _discard, self._on_bytes, head)
         try:
             scan: LayerScan | None = None
             if layer_like:
@@ -168,10 +174,15 @@ class StreamStorage(Storage):
             if tee.size != size:
                 raise tarfile.ReadError("unexpected end of data")
             digest = tee.digest
-            writer.commit(self.store.path(digest))
+            if writer is not None:
+                writer.commit(self.store.path(digest))
         except BaseException:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             raise
+        self._heads[name] = head[:8]
+        if writer is None:
+            self._unkept.add(name)
         self._blobs[name] = (digest, size)
         if scan is not None:
             scan.digest = digest
@@ -185,6 +196,9 @@ class StreamStorage(Storage):
             self._memory[name] = self._memory[target]
         elif target in self._blobs:
             self._blobs[name] = self._blobs[target]
+            self._heads[name] = self._heads[target]
+            if target in self._unkept:
+                self._unkept.add(name)
             if target in self._scans:
                 self._scans[name] = self._scans[target]
         elif target in self._links and depth < 8:
@@ -208,6 +222,10 @@ class StreamStorage(Storage):
         key = member_path(relpath)
         if key in self._memory:
             return io.BytesIO(self._memory[key])
+        if key in self._unkept:
+            raise LayerNotKept(f"{self.reference}: {relpath} of {self.what} was scanned as it passed, not kept",
+                               reference=self.reference, path=relpath,
+                               hint="read the source again to get the layer's bytes")
         if key in self._blobs:
             try:
                 return open(self.store.path(self._blobs[key][0]), "rb")  # noqa: SIM115
@@ -216,6 +234,13 @@ class StreamStorage(Storage):
                                   "since it was read", reference=self.reference,
                                   hint="read the image again (a cache prune ran meanwhile)") from None
         raise self.missing(relpath)
+
+    def magic(self, relpath: str) -> bytes:
+        """The first bytes of a member, remembered as it passed (a layer not kept can still be told apart)."""
+        key = member_path(relpath)
+        if key in self._heads:
+            return self._heads[key]
+        return super().magic(relpath)
 
     def missing(self, relpath: str, what: str | None = None) -> OcilensError:
         """The error for a member that did not come through the stream, with the likely reason."""
@@ -272,6 +297,14 @@ def _end_damage(last: bytes | None, count: int) -> str | None:
     if len(last) < 512:
         return f"it ended inside a tar header, after {_members(count)}: it was truncated"
     return f"after its {_members(count)} it holds data that is not a tar header: it is damaged"
+
+
+class LayerNotKept(SourceNotFound):
+    """A layer that went by in a stream read with ``keep_layers=False``: scanned, but its bytes are gone."""
+
+
+def _discard(data: bytes) -> None:
+    """Where the bytes of a layer not kept go."""
 
 
 def _read_exactly(f: BinaryIO, n: int) -> bytes:
