@@ -424,18 +424,27 @@ def skopeo(*args: str) -> None:
 
 
 @dataclass
-class Large:
+class Image:
+    """An image the benchmark builds: its gzip OCI layout (tag ``gzip``) and its docker-archive."""
     dir: Path
     layout_gzip: Path
+
+    @property
+    def ref_gzip(self) -> str:
+        return f"oci:{self.layout_gzip}:gzip"
+
+    @property
+    def ref_docker_archive(self) -> str:
+        return f"docker-archive:{self.docker_archive}"  # type: ignore[attr-defined]
+
+
+@dataclass
+class Large(Image):
     layout_zstd: Path
     oci_archive: Path
     docker_archive: Path
     entries: int
     uncompressed: int
-
-    @property
-    def ref_gzip(self) -> str:
-        return f"oci:{self.layout_gzip}:gzip"
 
     @property
     def ref_zstd(self) -> str:
@@ -444,10 +453,6 @@ class Large:
     @property
     def ref_oci_archive(self) -> str:
         return f"oci-archive:{self.oci_archive}:gzip"
-
-    @property
-    def ref_docker_archive(self) -> str:
-        return f"docker-archive:{self.docker_archive}"
 
     @property
     def oci_archive_zstd(self) -> Path:
@@ -543,23 +548,13 @@ ONE_CREATED_BY = ("RUN apt-get install -y {pkgs} # one layer (flattened): "
 
 
 @dataclass
-class One:
+class One(Image):
     """The one-dominant-layer image: one gzip layer, as an OCI layout (``oci-gzip``, tag ``gzip``), its
     oci-archive (``gzip.oci.tar``) and its docker-archive (``docker.tar``, uncompressed, ``bench/one:gzip``)."""
-    dir: Path
-    layout_gzip: Path
     oci_archive: Path
     docker_archive: Path
     entries: int
     uncompressed: int
-
-    @property
-    def ref_gzip(self) -> str:
-        return f"oci:{self.layout_gzip}:gzip"
-
-    @property
-    def ref_docker_archive(self) -> str:
-        return f"docker-archive:{self.docker_archive}"
 
     def blobs(self) -> list[Path]:
         return layer_blobs(self.layout_gzip, "gzip")

@@ -562,3 +562,19 @@ def tree_of(rootfs: Path) -> dict[str, dict[str, Any]]:
             for p in paths:
                 tree[p]["link_group"] = first
     return tree
+
+
+def assert_tree(img: Any, truth: dict[str, dict[str, Any]]) -> None:
+    """An image's final tree (``img.files``) equals ``truth`` (``tree_of`` an unpack): paths, kinds, sizes,
+    modes, owners, link targets, content."""
+    files = img.files.set_index("path")
+    assert sorted(files.index) == sorted(truth)
+    for path, node in truth.items():
+        row = files.loc[path]
+        kind = "file" if row["type"] == "hardlink" else str(row["type"])
+        assert (kind, int(row["mode"]) & 0o7777, int(row["uid"]), int(row["gid"])) == \
+            (node["type"], node["mode"], node["uid"], node["gid"]), path
+        if kind == "file":
+            assert (int(row["size"]), row["digest"]) == (node["size"], node["sha256"]), path
+        if kind == "symlink":
+            assert row["linkname"] == node["linkname"], path

@@ -35,7 +35,7 @@ import registry_server as rs
 from archives import (Member, crane_members, docker25_members, docker_save_members, hexof,
                       legacy_members, sample_parts, sha256, tar_bytes, with_repeated_layer, write_tar)
 from engines import EngineImage, EngineProcess
-from imagebuild import run, tree_of, umoci_unpack
+from imagebuild import assert_tree, run, tree_of, umoci_unpack
 
 FRAME_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "digest"]
 EVENT_COLUMNS = ["layer", "path", "event", *FRAME_COLUMNS[1:]]
@@ -89,21 +89,6 @@ def rows(df: pd.DataFrame, columns: list[str]) -> list[tuple]:
 
 def json_rows(records: list[dict[str, Any]], columns: list[str]) -> list[tuple]:
     return [tuple(_norm(r[c]) for c in columns) for r in records]
-
-
-def assert_tree(img: ocilens.Image, tree: dict[str, dict[str, Any]]) -> None:
-    """The final tree is umoci's unpack of the engine's save: paths, kinds, sizes, modes, owners, contents."""
-    files = img.files.set_index("path")
-    assert sorted(files.index) == sorted(tree)
-    for path, node in tree.items():
-        row = files.loc[path]
-        kind = "file" if row["type"] == "hardlink" else str(row["type"])
-        assert (kind, int(row["mode"]) & 0o7777, int(row["uid"]), int(row["gid"])) == \
-            (node["type"], node["mode"], node["uid"], node["gid"]), path
-        if kind == "file":
-            assert (int(row["size"]), row["digest"]) == (node["size"], node["sha256"]), path
-        if kind == "symlink":
-            assert row["linkname"] == node["linkname"], path
 
 
 def assert_as_the_engine_sees_it(img: ocilens.Image, truth: Truth, *, image_id: bool = True) -> None:

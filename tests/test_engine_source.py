@@ -19,7 +19,7 @@ import pytest
 
 import ocilens
 from engines import EngineImage, EngineProcess, build
-from imagebuild import run, tree_of, umoci_unpack
+from imagebuild import assert_tree, run, tree_of, umoci_unpack
 from ocilens.errors import EngineImageNotFound, EngineNotRunning, SourceError
 
 ENGINES = ["docker", "podman"]
@@ -48,21 +48,6 @@ def saved_tree(image: EngineImage, tmp_path: Path) -> dict[str, dict[str, Any]]:
     layout = tmp_path / "layout"
     run("skopeo", "copy", "--quiet", f"docker-archive:{archive}", f"oci:{layout}:t")
     return tree_of(umoci_unpack(layout, "t", tmp_path / "bundle"))
-
-
-def assert_tree(img: ocilens.Image, truth: dict[str, dict[str, Any]]) -> None:
-    """The final tree equals umoci's unpack: paths, kinds, sizes, modes, owners, link targets, content."""
-    files = img.files.set_index("path")
-    assert sorted(files.index) == sorted(truth)
-    for path, node in truth.items():
-        row = files.loc[path]
-        kind = "file" if row["type"] == "hardlink" else str(row["type"])
-        assert (kind, int(row["mode"]) & 0o7777, int(row["uid"]), int(row["gid"])) == \
-            (node["type"], node["mode"], node["uid"], node["gid"]), path
-        if kind == "file":
-            assert (int(row["size"]), row["digest"]) == (node["size"], node["sha256"]), path
-        if kind == "symlink":
-            assert row["linkname"] == node["linkname"], path
 
 
 @pytest.mark.parametrize("engine_image", ENGINES, indirect=True)
