@@ -1,14 +1,17 @@
-"""The bloat audit: shipped, visible and wasted bytes, the cause of every wasted file version, and the
-savings still visible (duplicate content, well-known junk). dive's numbers ride along for comparison.
+"""The bloat audit: shipped, visible and wasted bytes, the cause of every wasted file version, the savings
+still visible (duplicate content, well-known junk), and the fixes (``advice``: what to change in the build, and
+the bytes and download each change saves). dive's numbers ride along for comparison.
 
 Definitions (docs/layer-rules.md "Waste"): *shipped* is every regular file version in every layer (a hardlink ships no
 bytes); *visible* is the final tree's regular files, each inode once; *wasted* = shipped - visible, each
-lost version attributed to the layer that shipped it, with the cause and the layer that made it waste.
+lost version attributed to the layer that shipped it, with the cause and the layer that made it waste. Each is
+given in file bytes and in download bytes (``compressed_bytes``: a file's share of its layer's blob).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable
@@ -21,10 +24,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from .image import Image
+    from .scan import LayerScan
 
-__all__ = ["Bloat", "bloat", "WASTE_CAUSES", "JUNK_RULES"]
+__all__ = ["Bloat", "bloat", "download_share", "WASTE_CAUSES", "JUNK_RULES"]
 
-WASTE_CAUSES = ("deleted_later", "overwritten", "metadata_only")
+#: ``unappliable``: a file entry no runtime can apply (a parent is a file, a symlink loop, the root replaced by a
+#: file): the assembly skips it, so it ships and is never visible.
+WASTE_CAUSES = ("deleted_later", "overwritten", "metadata_only", "unappliable")
 _CAUSE_DTYPE = pd.CategoricalDtype(WASTE_CAUSES)
 
 # (kind, pattern on the absolute path): visible files a cleanup step usually removes.
@@ -54,7 +60,9 @@ class Bloat:
 
     @cached_property
     def causes(self) -> pd.DataFrame:
-        """One row per wasted file version: where it was, who shipped it, why it is waste, and who made it so."""
+        """One row per wasted file version: where it was, who shipped it, why it is waste, who made it so, and
+        its download cost (``compressed_bytes``, its share of its layer's blob). The sizes add up to
+        ``wasted_bytes`` and the download costs to ``wasted_download_bytes``."""
         img = self.image
         asm = img.assembly
         layers = img.layers
@@ -63,7 +71,9 @@ class Bloat:
         for inode, (by_layer, cause) in asm.fates.items():
             layer, entry, path = asm.inode_origin[inode]
             scan = img.scans[layer]
-            rows.append((path, layer, scan.sizes[entry], scan.digests[entry], cause, by_layer))
+            rows.append((path, layer, scan.sizes[entry], scan.digests[entry], cause, by_layer,
+                         download_share(scan, entry)))
+        rows.extend(self._unappliable())
         rows.sort(key=lambda r: (-r[2], r[0]))
         df = pd.DataFrame({
             "path": pd.array([r[0] for r in rows], dtype="string"),
@@ -75,7 +85,26 @@ class Bloat:
         })
         df["created_by"] = pd.array([created_by.get(r[1]) for r in rows], dtype="string")
         df["by_created_by"] = pd.array([created_by.get(r[5]) for r in rows], dtype="string")
+        df["compressed_bytes"] = pd.array([r[6] for r in rows], dtype="Int64")
         return df
+
+    def _unappliable(self) -> list[tuple]:
+        """The file entries the assembly skipped (``parent_not_directory``, ``symlink_loop``,
+        ``root_not_directory``): shipped, never visible. Every applied file entry made an inode, and inodes are
+        counted per layer, so only a layer with more file entries than inodes is searched."""
+        img = self.image
+        nodes = img.assembly.inode_origin.nodes
+        made = Counter(n.layer for n in nodes if n is not None)
+        rows: list[tuple] = []
+        for layer, scan in enumerate(img.scans):
+            if scan.types.count("f") == made.get(layer, 0):
+                continue
+            applied = {n.entry for n in nodes if n is not None and n.layer == layer}
+            for entry, t in enumerate(scan.types):
+                if t == "f" and entry not in applied:
+                    rows.append((scan.paths[entry], layer, scan.sizes[entry], scan.digests[entry], "unappliable",
+                                 layer, download_share(scan, entry)))
+        return rows
 
     @property
     def shipped_bytes(self) -> int:
@@ -90,6 +119,21 @@ class Bloat:
         return self.shipped_bytes - self.visible_bytes
 
     @property
+    def shipped_download_bytes(self) -> int:
+        """The download cost of every file version shipped (``layers.shipped_compressed_bytes``)."""
+        return int(self.image.layers["shipped_compressed_bytes"].sum())
+
+    @property
+    def visible_download_bytes(self) -> int:
+        """The download cost of the final tree's files (``layers.visible_compressed_bytes``)."""
+        return int(self.image.layers["visible_compressed_bytes"].sum())
+
+    @property
+    def wasted_download_bytes(self) -> int:
+        """The download cost of the waste (``layers.wasted_compressed_bytes``): what pulling it costs."""
+        return int(self.image.layers["wasted_compressed_bytes"].sum())
+
+    @property
     def efficiency(self) -> float:
         """visible / shipped (1.0 for an image that ships no bytes)."""
         shipped = self.shipped_bytes
@@ -97,9 +141,11 @@ class Bloat:
 
     @cached_property
     def per_layer(self) -> pd.DataFrame:
-        """Per layer: shipped, visible and wasted bytes, wasted bytes by cause, and ``created_by``."""
+        """Per layer: shipped, visible and wasted bytes (and their download cost), wasted bytes by cause, the
+        waste this layer's instruction made of lower layers' files, and ``created_by``."""
         layers = self.image.layers
-        df = layers[["layer", "digest", "shipped_bytes", "visible_bytes", "wasted_bytes", "created_by"]].copy()
+        df = layers[["layer", "digest", "shipped_bytes", "visible_bytes", "wasted_bytes", "shipped_compressed_bytes",
+                     "visible_compressed_bytes", "wasted_compressed_bytes", "created_by"]].copy()
         by = self.causes.groupby(["layer", "cause"], observed=False)["size"].sum().unstack(fill_value=0)
         for cause in WASTE_CAUSES:
             col = by[cause] if cause in by.columns else pd.Series(dtype="Int64")
@@ -179,6 +225,26 @@ class Bloat:
         out.insert(1, "kind", pd.array([k for k in kinds if k is not None], dtype="string"))
         return out.sort_values("size", ascending=False, kind="stable").reset_index(drop=True)
 
+    @cached_property
+    def _advised(self) -> "tuple[pd.DataFrame, pd.DataFrame]":
+        from .advice import advise
+
+        return advise(self)
+
+    @property
+    def advice(self) -> pd.DataFrame:
+        """The fixes, one row each, largest download saving first: ``kind``, ``layer`` (where the bytes ship),
+        ``by_layer`` (whose instruction made them waste), ``created_by``, ``files``, ``example`` (the largest
+        path), ``bytes_saved``, ``download_bytes_saved`` and ``fix`` (the Dockerfile change, naming the
+        instruction). No byte is in two rows (see ``ocilens.advice``)."""
+        return self._advised[0]
+
+    @property
+    def advice_files(self) -> pd.DataFrame:
+        """The file versions behind each row of ``advice``: ``fix`` (its row), ``kind``, ``layer``, ``path``,
+        ``size``, ``compressed_bytes``, and for ``duplicate_content`` the copy to ``keep``."""
+        return self._advised[1]
+
     @property
     def plot(self) -> "Callable[..., Axes]":
         """``bloat.plot(ax=None, top=10)`` draws the waste by cause (``ax=`` in, Axes out)."""
@@ -194,13 +260,16 @@ class Bloat:
         return dive_numbers(self.image.scans)
 
     def summary(self) -> dict[str, float | int]:
-        """The headline numbers, ours and dive's."""
+        """The headline numbers, ours (in file bytes and download bytes) and dive's."""
         d = self.dive
         return {
             "shipped_bytes": self.shipped_bytes,
             "visible_bytes": self.visible_bytes,
             "wasted_bytes": self.wasted_bytes,
             "efficiency": self.efficiency,
+            "shipped_download_bytes": self.shipped_download_bytes,
+            "visible_download_bytes": self.visible_download_bytes,
+            "wasted_download_bytes": self.wasted_download_bytes,
             "duplicate_bytes": int(self.duplicates["savable_bytes"].sum()) if len(self.duplicates) else 0,
             "junk_bytes": int(self.junk["size"].sum()) if len(self.junk) else 0,
             "dive_efficiency": d.efficiency,
@@ -209,25 +278,28 @@ class Bloat:
         }
 
     def _repr_html_(self) -> str:
-        from .html import CSS, esc, human, svg_of, table
-        from .plots import waste_by_cause
-        from .report import image_cards
+        """The notebook view: the top fixes first, then the numbers, the waste by cause and its largest files
+        (causes as words). Text is left-aligned and breaks only at spaces or after a ``/``."""
+        from .report import bloat_html
 
-        parts = [f"<style>{CSS}</style><div class=\"ocilens\"><b>Bloat audit of {esc(self.image.reference)}</b>",
-                 image_cards(self.image)]
-        if len(self.causes):
-            parts.append(svg_of(lambda ax: waste_by_cause(self.image, ax), size=(8, 2.8)))
-            parts.append(table(self.causes, ["path", "layer", "size", "cause", "by_layer", "by_created_by"],
-                               formats={"size": human}, numeric=["layer", "size", "by_layer"],
-                               mono=["path", "by_created_by"], limit=10))
-        parts.append("</div>")
-        return "".join(parts)
+        return bloat_html(self.image)
 
     def __repr__(self) -> str:
         s = self.summary()
         return (f"<ocilens.Bloat {self.image.reference}: efficiency {s['efficiency']:.1%}, "
-                f"wasted {s['wasted_bytes']:,} B of {s['shipped_bytes']:,} B shipped; "
+                f"wasted {s['wasted_bytes']:,} B of {s['shipped_bytes']:,} B shipped "
+                f"({s['wasted_download_bytes']:,} B of download); "
                 f"dive: efficiency {s['dive_efficiency']:.1%}, wasted {s['dive_wasted_bytes']:,} B>")
+
+
+def download_share(scan: "LayerScan", entry: int) -> int:
+    """An entry's share of its layer's blob (``LayerScan.compressed``), the download its bytes cost; a scan
+    without shares (none recorded) gives the layer's ratio of blob to tar bytes times the entry's size."""
+    shares = scan.compressed
+    if len(shares) == len(scan.types):
+        return int(shares[entry])
+    ratio = scan.compressed_size / scan.uncompressed_size if scan.uncompressed_size else 1.0
+    return round(scan.sizes[entry] * ratio)
 
 
 def bloat(image: "Image") -> Bloat:

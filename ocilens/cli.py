@@ -127,23 +127,35 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"size      {human_bytes(s['compressed_bytes'])} compressed, {human_bytes(s['uncompressed_bytes'])} "
           f"uncompressed, {s['files']:,} paths in the final tree", file=out)
     ev = s["events"]
-    print("events    " + ", ".join(f"{ev.get(k, 0):,} {k}" for k in ("added", "overwritten", "whited_out")),
-          file=out)
+    # Two vocabularies, never mixed in one table: the events (what each tar listed, as img.events has them)
+    # on this line; the layers table counts changes, in the diff's words, as layer_diff and the explorer do.
+    print("events    " + ", ".join(f"{ev.get(k, 0):,} {k}" for k in ("added", "overwritten", "whited_out"))
+          + " (what the layer tars list: img.events)", file=out)
+    from .report import layer_changes
+
+    changes = layer_changes(img)
+    meta = int(changes["metadata_only"].sum())
+    print(f"changes   {int(changes['added'].sum()):,} added, {int(changes['modified'].sum()):,} modified"
+          + (f" ({meta:,} metadata only)" if meta else "") + f", {int(changes['removed'].sum()):,} removed "
+          f"(what the layers change: layer_diff)", file=out)
     print("", file=out)
     layers = img.layers
-    print(f"{'#':>3} {'compressed':>11} {'size':>10} {'added':>6} {'overwr':>6} {'removed':>7} {'wasted':>10}  "
+    print(f"{'#':>3} {'compressed':>11} {'size':>10} {'added':>7} {'modified':>8} {'removed':>7} {'wasted':>10}  "
           f"created_by", file=out)
-    for row in layers.itertuples(index=False):
+    for row, ch in zip(layers.itertuples(index=False), changes.itertuples(index=False)):
         created_by = (row.created_by if isinstance(row.created_by, str) else "").replace("\n", " ")
         if len(created_by) > 60:
             created_by = created_by[:57] + "..."
         print(f"{row.layer:>3} {human_bytes(row.compressed_size):>11} {human_bytes(row.uncompressed_size):>10} "
-              f"{row.added:>6} {row.overwritten:>6} {row.whited_out:>7} {human_bytes(row.wasted_bytes):>10}  "
+              f"{ch.added:>7,} {ch.modified:>8,} {ch.removed:>7,} {human_bytes(row.wasted_bytes):>10}  "
               f"{created_by}", file=out)
-    b = img.bloat().summary()
+    bloat = img.bloat()
+    b = bloat.summary()
     print(f"\nefficiency {b['efficiency']:.1%}: {human_bytes(b['wasted_bytes'])} wasted of {human_bytes(b['shipped_bytes'])} "
-          f"shipped (dive: {b['dive_efficiency']:.1%}, {human_bytes(b['dive_wasted_bytes'])} wasted); "
-          f"duplicates {human_bytes(b['duplicate_bytes'])}, junk {human_bytes(b['junk_bytes'])} still visible", file=out)
+          f"shipped, {human_bytes(b['wasted_download_bytes'])} of download (dive: {b['dive_efficiency']:.1%}, "
+          f"{human_bytes(b['dive_wasted_bytes'])} wasted); duplicates {human_bytes(b['duplicate_bytes'])}, junk "
+          f"{human_bytes(b['junk_bytes'])} still visible", file=out)
+    _print_fixes(bloat.advice, out)
     if s["anomalies"]:
         print(f"\n{s['anomalies']} anomalies (unsafe or invalid entries): see --json or Image.anomalies",
               file=out)
@@ -160,6 +172,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             report.to_html(args.html)
         print(f"wrote {args.html}", file=out)
     return 0
+
+
+def _print_fixes(advice, out, top: int = 3) -> None:  # noqa: ANN001 - a DataFrame; pandas loads later
+    """The ``top`` fixes, largest download saving first, each with what it saves and its one-line fix."""
+    if advice.empty:
+        print("\nnothing to fix: no waste, caches, build tools, duplicates or poorly compressed layers found",
+              file=out)
+        return
+    total = int(advice["download_bytes_saved"].sum())
+    print(f"\ntop fixes ({len(advice)} in all, saving {human_bytes(total)} of download; see --json or "
+          f"bloat().advice):", file=out)
+    for n, r in enumerate(advice.head(top).itertuples(index=False), start=1):
+        print(f"{n:>3}. {human_bytes(int(r.download_bytes_saved))} of download, {human_bytes(int(r.bytes_saved))} "
+              f"of files ({str(r.kind).replace('_', ' ')}): {r.fix}", file=out)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -188,6 +214,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         rules["highestWastedBytes"] = args.highest_wasted_bytes
     if args.highest_user_wasted_percent is not None:
         rules["highestUserWastedPercent"] = args.highest_user_wasted_percent
+    if args.highest_download_savings is not None:
+        rules["highestDownloadSavings"] = args.highest_download_savings
     ci_file = args.ci_config
     if ci_file is None and os.path.lexists(".dive-ci"):  # a dangling link or a directory is an error too
         ci_file = ".dive-ci"
@@ -201,6 +229,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     for r in result.rules:
         shown = "disabled" if r.threshold is None else f"{r.value:.4g} vs {r.threshold:.4g}"
         print(f"  {r.status.upper():4}  {r.name}: {shown}  ({r.source})")
+    if any(r.name == "highestDownloadSavings" and r.status == "fail" for r in result.rules):
+        _print_fixes(img.bloat().advice, sys.stdout)
     print(f"{'PASS' if result.passed else 'FAIL'}: {img.reference} ({args.numbers} numbers)")
     if args.json:
         with _writing(args.json), open(args.json, "w", encoding="utf-8") as f:
@@ -221,12 +251,24 @@ def cmd_diff(args: argparse.Namespace) -> int:
     b = _load(args, args.b)
     d = a.diff(b)
     s = d.summary()
+    from .diff import change_counts, counts_text
+    from .html import signed
+    from .tree import Tree, diff_entries
+
+    tree = Tree(diff_entries(d))  # what the explorer's and the report's trees of this diff add up
     print(f"{a.reference} -> {b.reference}")
-    print(f"files: {s['added']} added, {s['modified']} modified, {s['removed']} removed, "
-          f"{s['size_delta']:+,} bytes; {s['shared_layers']} shared layers")
+    delta = f"{signed(s['size_delta'])} ({s['size_delta']:+,} B)" if s["size_delta"] else "0 B"
+    print(f"files: {counts_text(change_counts(d.files))}: {human_bytes(tree.total_bytes)} written or removed, "
+          f"size change {delta}; {s['shared_layers']} shared layers ({s['shared_content_layers']} by content)")
+    if a.image_id == b.image_id and list(a.layers["diff_id"]) == list(b.layers["diff_id"]):
+        same = list(a.layers["digest"]) == list(b.layers["digest"])
+        print("identical: the same config and layer content (diff_ids); " + (
+            "the same download" if same else f"their downloads differ: {s['shared_layers']} of {len(b.scans)} "
+            f"layer blobs shared ({human_bytes(int(a.layers['compressed_size'].sum()))} against "
+            f"{human_bytes(int(b.layers['compressed_size'].sum()))})"))
     top = d.files.reindex(d.files["size_delta"].abs().sort_values(ascending=False).index).head(args.top)
     for r in top.itertuples(index=False):
-        print(f"  {r.change:9} {int(r.size_delta):>+12,}  {r.path}")
+        print(f"  {r.change:9} {signed(int(r.size_delta)):>10}  {r.path}")
     from .packages.show import diff_lines
 
     for line in diff_lines(d.packages, args.top):
@@ -373,12 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="refuse images with unsafe entries")
     p.add_argument("--no-devices", action="store_true", help="do not create device nodes")
     p.set_defaults(func=cmd_extract)
-    p = sub.add_parser("check", help="CI gate on efficiency and waste (reads .dive-ci); exit 1 on failure")
+    p = sub.add_parser("check", help="CI gate on efficiency, waste and the download fixes would save (reads "
+                       ".dive-ci); exit 1 on failure")
     _common(p, ref_optional=True)
     p.add_argument("--lowest-efficiency", metavar="RATIO", help="fail below this efficiency (0..1)")
     p.add_argument("--highest-wasted-bytes", metavar="SIZE", help="fail above this waste (1234, 20MB, 1GiB)")
     p.add_argument("--highest-user-wasted-percent", metavar="RATIO",
                    help="fail above this ratio of waste to the bytes above the base layer (0..1)")
+    p.add_argument("--highest-download-savings", metavar="SIZE",
+                   help="fail when the fixes ocilens proposes would save more download than this (5MB)")
     p.add_argument("--ci-config", metavar="FILE", help="a .dive-ci file (default: ./.dive-ci when present)")
     p.add_argument("--numbers", choices=("dive", "ocilens"), default="dive",
                    help="check dive's numbers (default, thresholds carry over) or ocilens's own")

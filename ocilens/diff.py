@@ -1,6 +1,17 @@
 """Diffs: what one layer did to the stack below it, and how two images' final trees, layers, config and
 history differ (container-diff's file, metadata and history views, with sizes).
 
+The words are container-diff's: a path is ``added``, ``modified`` or ``removed`` (``change``; ``unchanged`` rows are
+kept only when asked for). The ``*_changed`` flags say which attributes of a modified path changed. In a layer,
+a directory listed again with nothing new but its mtime is ``unchanged``: no change at all (a build re-lists
+the parents of every path it writes). A regular file listed again ships its bytes again, so it is
+``modified`` even when nothing but its mtime is new: a metadata-only change (``mtime_changed``, no
+``content_changed`` or ``type_changed``), as the bloat audit counts its ``metadata_only`` waste. Between two
+images the mtime is not compared (two builds of the same files differ in every mtime).
+``change_counts`` gives the numbers every surface shows: added, modified (of which metadata only), removed.
+Missing values are ``<NA>`` everywhere: every column has a nullable dtype (``string``, ``Int64``,
+``boolean``; ``change`` is a category that is never missing).
+
 ``size`` and ``prev_size`` are the sizes of the two versions of a path, as ``events`` and ``files`` report
 them (a hardlink shows the size of the file it names). ``size_delta`` counts content bytes, as the bloat
 audit counts *visible* bytes, each inode once: a hardlink adds no bytes (it is still listed, with its
@@ -27,7 +38,8 @@ if TYPE_CHECKING:
     from .explore import DiffExplorer
     from .image import Image
 
-__all__ = ["layer_diff", "image_diff", "ImageDiff", "CHANGES", "CONFIG_FIELDS"]
+__all__ = ["layer_diff", "image_diff", "ImageDiff", "LayerDiff", "CHANGES", "CONFIG_FIELDS", "change_counts",
+           "metadata_only"]
 
 CHANGES = ("added", "modified", "removed", "unchanged")
 _CHANGE_DTYPE = pd.CategoricalDtype(CHANGES)
@@ -55,7 +67,31 @@ def _compare(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
     out["mode_changed"] = (new["mode"] != old["mode"]).fillna(True).astype("boolean")
     out["owner_changed"] = ((new["uid"] != old["uid"]) | (new["gid"] != old["gid"])).fillna(True).astype("boolean")
     out["linkname_changed"] = (((nt == "symlink") | hard) & link_differs).fillna(False).astype("boolean")
+    if "mtime" in new and "mtime" in old:
+        out["mtime_changed"] = (new["mtime"] != old["mtime"]).fillna(True).astype("boolean")
     return out
+
+
+def metadata_only(df: pd.DataFrame) -> pd.Series:
+    """Which rows of a ``layer_diff`` / ``ImageDiff.files`` frame are modified in their metadata only (mode,
+    owner, mtime, a hardlink's target), not in their content or type."""
+    content = (df["content_changed"].fillna(False) | df["type_changed"].fillna(False)).astype(bool)
+    return (df["change"] == "modified").astype(bool) & ~content
+
+
+def change_counts(df: pd.DataFrame) -> dict[str, int]:
+    """The counts every surface shows for a diff frame: ``added``, ``modified`` (``metadata_only`` of
+    them), ``removed``. ``unchanged`` rows (when the frame keeps them) are no change and not counted."""
+    change = df["change"].astype(object)
+    return {"added": int((change == "added").sum()), "modified": int((change == "modified").sum()),
+            "metadata_only": int(metadata_only(df).sum()), "removed": int((change == "removed").sum())}
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``85 added, 3 modified (3 metadata only), 0 removed``."""
+    meta = counts.get("metadata_only", 0)
+    return (f"{counts.get('added', 0):,} added, {counts.get('modified', 0):,} modified"
+            + (f" ({meta:,} metadata only)" if meta else "") + f", {counts.get('removed', 0):,} removed")
 
 
 def _content(size: pd.Series, type_: pd.Series) -> pd.Series:
@@ -125,9 +161,32 @@ def _layer_content_sizes(image: "Image", index: int, positions: Any, size: pd.Se
     return new_size, new_prev
 
 
-def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -> pd.DataFrame:
+class LayerDiff(pd.DataFrame):
+    """A ``layer_diff`` frame: a plain DataFrame (operations on it give plain DataFrames) that a notebook
+    shows as a table of the changes, the largest first, with a line of counts."""
+
+    _metadata = ["ocilens_title"]
+    ocilens_title: str
+
+    def _repr_html_(self) -> str | None:  # type: ignore[override]
+        """The counts, then the changes as a table (largest size change first)."""
+        from .tree import diff_table_html
+
+        try:
+            return diff_table_html(self, getattr(self, "ocilens_title", "") or "layer diff")
+        except (KeyError, ValueError, TypeError):  # columns removed in place: pandas' own table
+            return super()._repr_html_()
+
+
+def _strings(s: pd.Series) -> pd.Series:
+    """A text column with ``<NA>`` for missing values (a category's missing values show as ``NaN``)."""
+    return s.astype(object).where(s.notna(), None).astype("string")
+
+
+def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -> LayerDiff:
     """What layer ``index`` did to the stack below: one row per path it added, modified or removed, with
-    which attributes changed. ``unchanged`` rows (re-listed with only a new mtime) are dropped unless asked."""
+    which attributes changed and their values before (``prev_*``) and after. ``unchanged`` rows (a
+    directory, link or device listed again with only a new mtime) are dropped unless asked."""
     n = len(image.scans)
     if not -n <= index < n:
         raise AnalysisError(f"{image.reference}: no layer {index}; the image has {n} layers (0..{n - 1})",
@@ -141,33 +200,41 @@ def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -
     keys = list(zip(mine["prev_layer"].fillna(-1).astype(int), mine["path"]))
     prev = versions.reindex(pd.MultiIndex.from_tuples(keys, names=["layer", "path"]) if keys else
                             pd.MultiIndex.from_arrays([[], []], names=["layer", "path"])).reset_index(drop=True)
-    is_removed = mine["event"] == "whited_out"
-    is_added = mine["event"] == "added"
+    is_removed = (mine["event"] == "whited_out").to_numpy(dtype=bool)
+    is_added = (mine["event"] == "added").to_numpy(dtype=bool)
     flags = _compare(mine, prev)
     for col in flags:
         flags.loc[is_added | is_removed, col] = pd.NA
-    changed = flags[[f"{a}_changed" for a in _ATTRS]].fillna(False).any(axis=1)
-    change = pd.Series("unchanged", index=mine.index, dtype="object")
-    change[changed] = "modified"
+    changed = flags[[f"{a}_changed" for a in _ATTRS]].fillna(False).any(axis=1).to_numpy(dtype=bool)
+    # A regular file listed again ships its bytes again: a (metadata-only) change even with only a new mtime.
+    reshipped = ((_strings(mine["type"]) == "file") & (_strings(prev["type"]) == "file")).fillna(False).to_numpy(bool)
+    change = np.full(len(mine), "unchanged", dtype=object)
+    change[changed | reshipped] = "modified"
     change[is_added] = "added"
     change[is_removed] = "removed"
+    keep = ~is_removed
+    before = ~is_added  # the version replaced (for a removed row: the version removed)
     df = pd.DataFrame({
-        "path": mine["path"],
+        "path": mine["path"].astype("string"),
         "change": pd.Categorical(change, dtype=_CHANGE_DTYPE),
-        "type": mine["type"].where(~is_removed),
-        "size": mine["size"].where(~is_removed),
-        "prev_type": prev["type"].where(~is_added).astype(mine["type"].dtype),
-        "prev_size": mine["prev_size"],
-        **{c: flags[c] for c in flags},
-        "cause": mine["cause"],
-        "mode": mine["mode"].where(~is_removed),
-        "uid": mine["uid"].where(~is_removed),
-        "gid": mine["gid"].where(~is_removed),
-        "linkname": mine["linkname"].where(~is_removed),
+        "type": _strings(mine["type"]).where(keep, None),
+        "size": mine["size"].astype("Int64").where(keep, None),
+        "prev_type": _strings(prev["type"]).where(before, None),
+        "prev_size": mine["prev_size"].astype("Int64"),
+        **{c: flags[c].astype("boolean") for c in flags},
+        "cause": _strings(mine["cause"]),
+        "mode": mine["mode"].astype("Int64").where(keep, None),
+        "prev_mode": prev["mode"].astype("Int64").where(before, None),
+        "uid": mine["uid"].astype("Int64").where(keep, None),
+        "gid": mine["gid"].astype("Int64").where(keep, None),
+        "prev_uid": prev["uid"].astype("Int64").where(before, None),
+        "prev_gid": prev["gid"].astype("Int64").where(before, None),
+        "linkname": mine["linkname"].astype("string").where(keep, None),
+        "prev_linkname": prev["linkname"].astype("string").where(before, None),
     })
-    # A removed row's own columns describe the removed version: move them to prev_*.
-    df.loc[is_removed, "prev_type"] = mine.loc[is_removed, "type"]
-    df.loc[is_removed, "prev_size"] = mine.loc[is_removed, "size"]
+    # A removed row's own columns describe the removed version: they are its prev_*.
+    df.loc[is_removed, "prev_type"] = _strings(mine["type"])[is_removed]
+    df.loc[is_removed, "prev_size"] = mine["size"].astype("Int64")[is_removed]
     # size_delta counts content bytes (see the module's doc): a hardlink adds none. When the stack up to
     # this layer holds hardlinks, the assembly's inodes say which row makes each file's bytes appear or go.
     content = None
@@ -179,7 +246,11 @@ def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -
     df["change"] = pd.Categorical(_label(df["change"].astype(object), df["size_delta"]), dtype=_CHANGE_DTYPE)
     if not include_unchanged:
         df = df[df["change"] != "unchanged"].reset_index(drop=True)
-    return df
+    out = LayerDiff(df)
+    created_by = image.layers["created_by"].iloc[index] if len(image.layers) > index else None
+    out.ocilens_title = (f"layer {index} of {image.reference}"
+                         + (f": {created_by}" if isinstance(created_by, str) and created_by else ""))
+    return out
 
 
 def _files_diff(a: pd.DataFrame, b: pd.DataFrame, include_unchanged: bool) -> pd.DataFrame:
@@ -203,13 +274,15 @@ def _files_diff(a: pd.DataFrame, b: pd.DataFrame, include_unchanged: bool) -> pd
     df = pd.DataFrame({
         "path": pd.array(paths, dtype="string"),
         "change": pd.Categorical(change.to_numpy(), dtype=_CHANGE_DTYPE),
-        "type": new["type"].array,
-        "size": new["size"].array,
-        "prev_type": old["type"].array,
-        "prev_size": old["size"].array,
-        **{c: flags[c].array for c in flags},
-        "mode": new["mode"].array, "prev_mode": old["mode"].array,
-        "linkname": new["linkname"].array, "prev_linkname": old["linkname"].array,
+        "type": _strings(new["type"]).array,
+        "size": new["size"].astype("Int64").array,
+        "prev_type": _strings(old["type"]).array,
+        "prev_size": old["size"].astype("Int64").array,
+        **{c: flags[c].astype("boolean").array for c in flags},
+        "mode": new["mode"].astype("Int64").array, "prev_mode": old["mode"].astype("Int64").array,
+        "uid": new["uid"].astype("Int64").array, "gid": new["gid"].astype("Int64").array,
+        "prev_uid": old["uid"].astype("Int64").array, "prev_gid": old["gid"].astype("Int64").array,
+        "linkname": new["linkname"].astype("string").array, "prev_linkname": old["linkname"].astype("string").array,
     })
     # Content bytes: each final tree has one "file" row per inode, which carries its bytes; its other
     # names are "hardlink" rows, which carry none.

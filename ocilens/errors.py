@@ -30,11 +30,21 @@ Context travels as keyword-only attributes, so callers can act on it without par
     ├── ExtractionError            the target directory cannot take the rootfs
     ├── AnalysisError              a request the analysis cannot answer (bad layer index, threshold)
     └── UsageError                 an argument that cannot be understood (a size, an age, a platform)
+
+In IPython and Jupyter an ``OcilensError`` shows its message and hint alone, without the frames of ocilens's
+own code that raised it (IPython's ``_render_traceback_`` hook). To see the full traceback when debugging,
+any of: ``%xmode Verbose`` in the notebook, ``ocilens.errors.full_tracebacks(True)``, or the environment
+variable ``OCILENS_TRACEBACK=full`` (set before the error is shown).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Callable
+
 __all__ = [
+    "full_tracebacks",
     "OcilensError",
     "ImageReferenceError",
     "InvalidReference",
@@ -65,6 +75,28 @@ __all__ = [
 ]
 
 
+_FULL_TRACEBACKS: bool | None = None
+
+
+def full_tracebacks(on: bool | None = True) -> None:
+    """Show the full traceback of an ``OcilensError`` in IPython (``False``: the message and hint alone;
+    ``None``: back to the default, which ``OCILENS_TRACEBACK=full`` and ``%xmode Verbose`` decide)."""
+    global _FULL_TRACEBACKS
+    _FULL_TRACEBACKS = on
+
+
+def _want_full_traceback() -> bool:
+    """Whether IPython should show the frames: asked for in code, in the environment, or by ``%xmode Verbose``."""
+    if _FULL_TRACEBACKS is not None:
+        return _FULL_TRACEBACKS
+    if os.environ.get("OCILENS_TRACEBACK", "").strip().lower() in ("full", "1", "verbose", "yes", "true"):
+        return True
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    mode = getattr(getattr(shell, "InteractiveTB", None), "mode", None)
+    return mode == "Verbose"
+
+
 class OcilensError(Exception):
     """Root of every error ocilens raises on purpose."""
 
@@ -76,6 +108,21 @@ class OcilensError(Exception):
         if hint:
             text = f"{message}\n  hint: {hint}"
         super().__init__(text)
+
+    @property
+    def _render_traceback_(self) -> Callable[[], list[str]]:
+        """IPython's hook: the message and hint alone. Absent (so IPython shows every frame) when full
+        tracebacks are asked for (see the module's docstring)."""
+        if _want_full_traceback():
+            raise AttributeError("_render_traceback_")
+        return self._short_traceback
+
+    def _short_traceback(self) -> list[str]:
+        """The lines IPython shows for this error: ``ErrorName: message``, then the hint."""
+        lines = f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self.message}".split("\n")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return lines
 
 
 class ImageReferenceError(OcilensError):

@@ -1,51 +1,88 @@
-"""The explorer: dive's layer-by-layer browsing as a notebook widget.
+"""The explorer: dive's layer-by-layer browsing as a notebook widget with its own front end.
 
 ``img.explore()`` returns an ``Explorer``: the layers on the left (index, compressed size, wasted bytes,
-``created_by``); on the right, what the selected layer changed as a directory tree with aggregated sizes,
-filters (kinds of change, waste only, a path search), a sort and dive's "aggregated" mode (the stack up
-to the selected layer). ``img.diff(other).explore()`` returns a ``DiffExplorer`` with the same tree over
-the two final trees.
+``created_by``, whole on hover and wrapped at spaces below); on the right, what the selected layer changed
+as a directory tree with dive's columns (mode, uid:gid, size) and what changed (``mode 0755 → 0700``,
+``owner``, ``content``), each row in its change's colour and mark; filters (kinds of change, waste only,
+a path search), a sort and dive's "aggregated" mode (the stack up to the selected layer); and dive's
+bottom line: the image's efficiency and wasted bytes beside the selected layer's.
+``img.diff(other).explore()`` returns a ``DiffExplorer`` with the same tree over the two final trees.
 
-The tree is one ``Select`` whose lines are the expanded part of the tree (``ocilens.tree.Tree`` computes a
-directory's children only when it is opened), so an image of 100,000 files costs a few dozen widgets.
-Clicking a directory opens or folds it; clicking a file shows its details. All the state lives in an
-``ExplorerModel``, which tests (and scripts) drive without a browser.
+The widget is an anywidget (``ocilens/explorer/explorer.js`` and ``.css``, shipped with the package, no
+build step), so it runs in JupyterLab, Notebook 7 and VS Code. It is driven by the keyboard while it has
+the focus: ↑/↓ move through the layers or the tree, → opens a directory, ← folds it, space toggles, Tab
+switches between the layer list and the tree, ``/`` goes to the search box, Escape hands the keys back to
+the notebook. A notebook exported without widget state (nbconvert, GitHub) shows the ``text/html`` the
+widget carries beside its view: the layer list and the selected layer's tree as static HTML.
+
+The tree's lines are only the expanded part of the tree (``ocilens.tree.Tree`` computes a directory's
+children only when it is opened), so an image of 100,000 files sends a few hundred lines. All the state
+lives in an ``ExplorerModel``, which tests (and scripts) drive without a browser; the front end sends
+messages (``Explorer.handle``) and draws the traits the model's state is pushed to.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets as widgets
+import anywidget
 import pandas as pd
+import traitlets
 
-from .errors import UsageError
-from .html import esc, human
+from .diff import counts_text
+from .html import change_colour_vars, esc, human
 from .tree import (
     DEFAULT_KINDS,
-    DIFF_LABELS,
     KINDS,
-    LAYER_LABELS,
+    LABELS,
     MARKS,
     SORTS,
     LayerViews,
     Row,
     Tree,
+    change_text,
     diff_entries,
     empty_view,
+    kind_counts,
+    mode_text,
+    normalize_kinds,
+    owner_text,
     printable,
+    tree_html,
 )
+from .errors import OcilensError, UsageError
 
 if TYPE_CHECKING:
     from .diff import ImageDiff
     from .image import Image
 
-__all__ = ["ExplorerModel", "Explorer", "DiffExplorer", "row_label"]
+__all__ = ["ExplorerModel", "Explorer", "DiffExplorer", "row_label", "row_data", "path_key", "key_path", "STATIC"]
+
+# The front end's files, installed with the package (pyproject's package-data).
+STATIC = Path(__file__).parent / "explorer"
 
 # With a search that matches at most this many paths, every directory holding a match opens.
 AUTO_EXPAND = 500
+
+
+def path_key(path: str) -> str:
+    """A path as the front end names it: itself when it is printable text, else ``#`` and the hex of its
+    bytes (a name's non-UTF-8 bytes, kept as lone surrogates, cannot travel in a UTF-8 message)."""
+    if path.isprintable():
+        return path
+    return "#" + os.fsencode(path).hex()
+
+
+def key_path(key: str) -> str:
+    """The path a front end's key names (``path_key``'s inverse)."""
+    return os.fsdecode(bytes.fromhex(key[1:])) if key.startswith("#") else key
+
+
+def _signed(n: int) -> str:
+    return ("+" if n > 0 else "−" if n < 0 else "±") + human(abs(n))
 
 
 class ExplorerModel:
@@ -65,7 +102,7 @@ class ExplorerModel:
         self.is_diff = isinstance(source, ImageDiff)
         self.views: LayerViews | None = None if self.is_diff else LayerViews(source)  # type: ignore[arg-type]
         self._diff_view: pd.DataFrame | None = None
-        self.labels = DIFF_LABELS if self.is_diff else LAYER_LABELS
+        self.labels = LABELS  # one vocabulary for a layer and for a diff
         self.layer: int | None = None
         self.aggregated = False
         self.kinds: tuple[str, ...] = DEFAULT_KINDS
@@ -120,14 +157,28 @@ class ExplorerModel:
         return next((r for r in self.rows() if r.path == path and not r.more), None)
 
     def layer_table(self) -> pd.DataFrame:
-        """The layer list: ``layer``, ``compressed_size``, ``changes`` (paths added, overwritten or whited
-        out), ``wasted_bytes`` and ``created_by``."""
+        """The layer list: ``layer``, ``compressed_size``, ``changes`` (paths added, modified or removed:
+        ``layer_diff``'s count, so a directory listed again with only a new mtime is not one),
+        ``wasted_bytes`` and ``created_by``."""
         if self.is_diff:
             return pd.DataFrame(columns=["layer", "compressed_size", "changes", "wasted_bytes", "created_by"])
         layers = self.source.layers  # type: ignore[union-attr]
         out = layers[["layer", "compressed_size", "wasted_bytes", "created_by"]].copy()
-        out.insert(2, "changes", layers["added"] + layers["overwritten"] + layers["whited_out"])
+        changes = []
+        for i in range(len(out)):
+            c = self.views.counts(i)  # type: ignore[union-attr]
+            changes.append(c["added"] + c["modified"] + c["removed"])
+        out.insert(2, "changes", pd.array(changes, dtype="Int64"))
         return out
+
+    def counts(self) -> dict[str, int]:
+        """What the selected layer (or the diff) changed, counted as ``ocilens.diff.change_counts`` counts
+        ``layer_diff``: ``added``, ``modified`` (``metadata_only`` of them), ``removed``."""
+        if self.views is None:
+            return kind_counts(self.entries)
+        if self.layer is None:
+            return {"added": 0, "modified": 0, "metadata_only": 0, "removed": 0}
+        return self.views.counts(self.layer)
 
     # -- changing it
 
@@ -144,11 +195,7 @@ class ExplorerModel:
         opens every directory that holds a match (until the search changes). Turning ``aggregated`` on (without ``kinds``) shows the
         ``unchanged`` paths too, so the whole stack is there; turning it off hides them again."""
         if kinds is not None:
-            ks = tuple(k for k in KINDS if k in set(kinds))
-            bad = sorted(set(kinds) - set(KINDS))
-            if bad:
-                raise UsageError(f"unknown change kinds {bad}", hint=f"choose among {', '.join(KINDS)}")
-            self.kinds = ks
+            self.kinds = normalize_kinds(kinds)
         if sort is not None:
             if sort not in SORTS:
                 raise UsageError(f"cannot sort by {sort!r}", hint="sort by 'size' or 'name'")
@@ -210,7 +257,8 @@ class ExplorerModel:
         where = ("the diff" if self.is_diff else
                  f"layers 0..{self.layer}" if self.aggregated else f"layer {self.layer}")
         what = "paths" if self.aggregated else "changes"
-        return f"{where}: {len(t):,} {what}, {human(t.total_bytes)}" + (
+        net = f", net {_signed(t.total_delta)}" if self.is_diff else ""
+        return f"{where}: {len(t):,} {what}, {human(t.total_bytes)}{net}" + (
             f", {human(t.total_wasted)} wasted" if t.total_wasted else "")
 
 
@@ -240,236 +288,297 @@ def row_label(row: Row, *, aggregated: bool = False, width: int = 90) -> str:
     return text
 
 
-_CSS = """
-.ocilens-explorer select{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
-.ocilens-explorer .widget-html-content{line-height:1.4;overflow-wrap:anywhere}
-.ocilens-x .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
-.ocilens-x .muted{color:#656d76}.ocilens-x .waste{color:#a40e26}
-.ocilens-x .k{display:inline-block;padding:0 .35em;border-radius:3px;margin-right:.3em;font-size:.9em}
-.ocilens-x .k-added{background:#dafbe1;color:#116329}.ocilens-x .k-overwritten{background:#fff8c5;color:#7d4e00}
-.ocilens-x .k-metadata_only{background:#ddf4ff;color:#0550ae}.ocilens-x .k-whited_out{background:#ffebe9;color:#a40e26}
-.ocilens-x .k-unchanged{background:#f6f8fa;color:#656d76}
-"""
-
-
-def _badge(kind: str, labels: dict[str, str]) -> str:
-    return f'<span class="k k-{esc(kind)}">{esc(MARKS[kind])} {esc(labels[kind])}</span>'
-
-
-def _details_html(model: ExplorerModel, row: Row) -> str:
-    """What the selected line is, in full (escaped)."""
-    head = f'<span class="mono">{esc(printable(row.path))}{"/" if row.is_dir else ""}</span>'
-    bits = []
+def _details(row: Row, aggregated: bool) -> str:
+    """What a line is, in full, as text (the front end shows it under the tree)."""
+    if row.more:
+        return f"{row.more:,} more entries of {printable(row.path)}/"
+    gone = row.kind == "removed"
+    bits = [printable(row.path) + ("/" if row.is_dir else "")]
     if row.kind:
-        bits.append(_badge(row.kind, model.labels))
-    if row.type:
-        bits.append(esc(row.type))
-    if row.is_dir:
-        bits.append(f"{row.changes:,} change{'' if row.changes == 1 else 's'} below, {esc(human(row.bytes))}")
-    else:
-        if row.kind == "whited_out":
-            bits.append(f"removed {esc(human(row.prev_size))}" if row.prev_size is not None else "removed")
-        elif row.size is not None:
-            bits.append(esc(human(row.size)) + (f" (was {esc(human(row.prev_size))})"
-                                                 if row.prev_size is not None and row.kind != "added" else ""))
-    if row.linkname:
-        bits.append(f'→ <span class="mono">{esc(printable(row.linkname))}</span>')
-    if row.layer is not None and model.aggregated:
+        bits.append(LABELS[row.kind])
+    typ = row.prev_type if gone else row.type
+    if typ:
+        bits.append(typ)
+    if row.is_dir and row.expandable:
+        bits.append(f"{row.changes:,} change{'' if row.changes == 1 else 's'} below, {human(row.bytes)}")
+    elif gone:
+        bits.append(f"removed {human(row.prev_size)}" if row.prev_size is not None else "removed")
+    elif row.size is not None:
+        bits.append(human(row.size))
+    mode = mode_text(row.prev_mode if gone else row.mode, typ)
+    own = owner_text(row.prev_uid, row.prev_gid) if gone else owner_text(row.uid, row.gid)
+    if mode:
+        bits.append(f"{mode} {own}")
+    what = change_text(row)
+    if what:
+        bits.append(what)
+    if row.linkname and not gone:
+        bits.append(f"→ {printable(row.linkname)}")
+    if aggregated and row.layer is not None:
         bits.append(f"last changed by layer {row.layer}")
     if row.wasted:
-        cause = f" ({esc(row.waste_cause)}" + (f", by layer {row.waste_by}" if row.waste_by is not None else "") + ")" \
-            if row.waste_cause else ""
-        bits.append(f'<span class="waste">{esc(human(row.wasted))} wasted{cause}</span>')
-    return f'<div class="ocilens-x">{head}<br>{" · ".join(bits)}</div>'
+        cause = (f" ({row.waste_cause}" + (f", by layer {row.waste_by}" if row.waste_by is not None else "") + ")"
+                 if row.waste_cause else "")
+        bits.append(f"{human(row.wasted)} wasted{cause}")
+    return " · ".join(bits)
+
+
+def row_data(row: Row, *, aggregated: bool = False) -> dict[str, Any]:
+    """One line of the tree as the front end draws it (every text already ``printable``)."""
+    if row.more:
+        return {"p": path_key(row.path), "more": row.more, "d": row.depth, "n": "", "k": "", "mk": "", "x": False,
+                "o": False, "dir": False, "info": _details(row, aggregated), "title": ""}
+    gone = row.kind == "removed"
+    typ = row.prev_type if gone else row.type
+    own_entry = row.kind is not None
+    if row.is_dir and row.expandable:
+        size = human(row.bytes)
+    elif gone:
+        size = "" if row.prev_size is None or typ != "file" else human(row.prev_size)
+    else:
+        size = "" if row.size is None or typ not in ("file", "hardlink") else human(row.size)
+    return {
+        "p": path_key(row.path), "n": printable(row.name), "d": row.depth, "dir": row.is_dir, "x": row.expandable,
+        "o": row.expanded, "k": row.kind or "", "mk": MARKS.get(row.kind, " ") if row.kind else " ",
+        "mode": mode_text(row.prev_mode if gone else row.mode, typ) if own_entry else "",
+        "own": (owner_text(row.prev_uid, row.prev_gid) if gone else owner_text(row.uid, row.gid)) if own_entry else "",
+        "sz": size, "what": change_text(row) if own_entry else ("" if not row.is_dir else f"{row.changes:,} below"),
+        "ln": printable(row.linkname) if row.linkname and typ in ("symlink", "hardlink") and not gone else "",
+        "w": human(row.wasted) if row.wasted else "", "lay": row.layer if aggregated else None,
+        "more": 0, "title": printable(row.path), "info": _details(row, aggregated),
+    }
+
+
+def _command(text: Any) -> str:
+    """A ``created_by`` shown whole: each line printable, the line breaks kept."""
+    if text is None or text is pd.NA or (isinstance(text, float) and text != text):
+        return ""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
 
 
 # -------------------------------------------------------------------------------------- widgets
 
 
-class _TreePane:
-    """The right-hand side: filters, a status line, the tree list and the details of the selected line."""
+class _ExplorerWidget(anywidget.AnyWidget):
+    """The front end's traits and messages, shared by ``Explorer`` and ``DiffExplorer``."""
 
-    def __init__(self, model: ExplorerModel, rows: int, on_change: Any = None) -> None:
-        w = widgets
+    _esm = (STATIC / "explorer.js").read_text(encoding="utf-8")
+    _css = (STATIC / "explorer.css").read_text(encoding="utf-8") + "\n" + change_colour_vars(".ocx") + "\n"
+
+    head = traitlets.Dict().tag(sync=True)
+    layers = traitlets.List().tag(sync=True)
+    layer = traitlets.Int(-1).tag(sync=True)
+    layer_info = traitlets.Dict().tag(sync=True)
+    kinds = traitlets.List().tag(sync=True)
+    options = traitlets.Dict().tag(sync=True)
+    rows = traitlets.List().tag(sync=True)
+    describe = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Dict().tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+
+    model: ExplorerModel
+
+    def _start(self, model: ExplorerModel, head: dict[str, Any]) -> None:
         self.model = model
-        self._quiet = False
-        self._rows: list[Row] = []
-        self.kind_boxes = {k: w.Checkbox(value=k in model.kinds, description=f"{MARKS[k]} {model.labels[k]}",
-                                         indent=False, layout=w.Layout(width="auto", margin="0 12px 0 0"))
-                           for k in KINDS}
-        self.search = w.Text(value=model.search, placeholder="path contains…", description="search",
-                             continuous_update=True, layout=w.Layout(width="260px"))
-        self.sort = w.Dropdown(options=[("size", "size"), ("name", "name")], value=model.sort, description="sort",
-                               layout=w.Layout(width="150px"))
-        self.waste = w.Checkbox(value=model.waste_only, description="waste only", indent=False,
-                                layout=w.Layout(width="auto", margin="0 12px 0 0"))
-        self.aggregated = w.Checkbox(value=model.aggregated, description="aggregated (layers 0..i)", indent=False,
-                                     layout=w.Layout(width="auto", margin="0 12px 0 0"))
-        self.collapse = w.Button(description="fold all", layout=w.Layout(width="auto"))
-        self.status = w.HTML()
-        self.list = w.Select(options=[], rows=rows, layout=w.Layout(width="auto"))
-        self.list.add_class("ocilens-tree")
-        self.details = w.HTML(layout=w.Layout(min_height="3em"))
-        options = [self.search, self.sort] + ([] if model.is_diff else [self.waste, self.aggregated]) + [self.collapse]
-        self.box = w.VBox([w.HBox(list(self.kind_boxes.values()), layout=w.Layout(flex_flow="row wrap")),
-                           w.HBox(options, layout=w.Layout(flex_flow="row wrap", align_items="center")),
-                           self.status, self.list, self.details], layout=w.Layout(flex="1 1 auto", min_width="0",
-                                                                                   overflow="hidden"))
-        for box in self.kind_boxes.values():
-            box.observe(self._on_filters, "value")
-        for ctl in (self.search, self.sort, self.waste, self.aggregated):
-            ctl.observe(self._on_filters, "value")
-        self.collapse.on_click(self._on_collapse)
-        self.list.observe(self._on_pick, "index")
-        self.refresh()
+        self.head = head
+        self.on_msg(self._on_msg)
+        self._push()
 
-    @contextlib.contextmanager
-    def quiet(self) -> Iterator[None]:
-        self._quiet, old = True, self._quiet
+    # -- messages from the front end
+
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict):
+            self.handle(content)
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        """Do what the front end asks (``{"do": "layer" | "toggle" | "expand" | "collapse" | "more" |
+        "select" | "filters" | "fold_all", ...}``), then send the new state. Bad requests are ignored."""
+        m = self.model
+        do = msg.get("do")
+        path = key_path(msg["path"]) if isinstance(msg.get("path"), str) else None
         try:
-            yield
-        finally:
-            self._quiet = old
+            if do == "layer" and not m.is_diff:
+                m.select_layer(int(msg["layer"]))
+            elif do in ("toggle", "expand", "collapse", "more") and isinstance(path, str):
+                {"toggle": m.toggle, "expand": m.expand, "collapse": m.collapse, "more": m.show_more}[do](path)
+            elif do == "select" and isinstance(path, str):
+                m.selected = path
+                self.selected = path_key(path)
+                return
+            elif do == "filters":
+                opts = {k: msg[k] for k in ("kinds", "search", "sort", "waste_only", "aggregated") if k in msg}
+                if m.is_diff:
+                    opts.pop("waste_only", None)
+                    opts.pop("aggregated", None)
+                m.set_filters(**opts)
+            elif do == "fold_all":
+                m.collapse_all()
+            else:
+                return
+        except (OcilensError, KeyError, TypeError, ValueError):  # a request the model refuses changes nothing
+            pass
+        self._push()
 
-    def refresh(self) -> None:
-        """Redraw the list from the model (the selection is cleared, so any line can be clicked again)."""
+    # -- what the front end draws
+
+    def _push(self) -> None:
         m = self.model
-        self._rows = m.rows()
-        with self.quiet():
-            self.list.index = None
-            self.list.options = [(row_label(r, aggregated=m.aggregated), k) for k, r in enumerate(self._rows)]
-        legend = " ".join(_badge(k, m.labels) for k in m.kinds)
-        cut = (f' <span class="waste">(first {len(self._rows):,} lines shown: fold some directories)</span>'
-               if len(self._rows) >= m.max_rows else "")
-        self.status.value = (f'<div class="ocilens-x"><b>{esc(m.describe())}</b>{cut}<br>'
-                             f'<span class="muted">{legend or "no kind selected"} · click a directory to open or '
-                             f'fold it</span></div>')
+        rows = m.rows()
+        counts = m.entries["kind"].value_counts() if len(m.entries) else {}
+        with self.hold_sync():
+            self.kinds = [{"kind": k, "mark": MARKS[k], "label": LABELS[k], "on": k in m.kinds,
+                           "count": int(counts.get(k, 0))} for k in KINDS]
+            self.options = {"search": m.search, "sort": m.sort, "waste_only": m.waste_only,
+                            "aggregated": m.aggregated}
+            self.rows = [row_data(r, aggregated=m.aggregated) for r in rows]
+            cut = f" (the first {len(rows):,} lines: fold some directories)" if len(rows) >= m.max_rows else ""
+            self.describe = m.describe() + cut
+            self.layer = -1 if m.layer is None else int(m.layer)
+            self.layer_info = self._layer_info()
+            self.status = self._status()
+            self.selected = path_key(m.selected) if m.selected else ""
 
-    def _on_filters(self, change: dict[str, Any]) -> None:
-        if self._quiet:
-            return
-        m = self.model
-        if change["owner"] is self.aggregated:  # the mode decides which kinds show, as the model says
-            m.set_filters(aggregated=self.aggregated.value)
-        else:
-            m.set_filters(kinds=[k for k, b in self.kind_boxes.items() if b.value], search=self.search.value,
-                          sort=self.sort.value, waste_only=None if m.is_diff else self.waste.value)
-        with self.quiet():
-            for k, box in self.kind_boxes.items():
-                box.value = k in m.kinds
-        self.refresh()
+    def _layer_info(self) -> dict[str, Any]:
+        return {}
 
-    def _on_collapse(self, _: Any) -> None:
-        self.model.collapse_all()
-        self.refresh()
+    def _status(self) -> dict[str, str]:
+        return {}
 
-    def _on_pick(self, change: dict[str, Any]) -> None:
-        index = change["new"]
-        if self._quiet or index is None or not 0 <= index < len(self._rows):
-            return
-        row = self._rows[index]
-        if row.more:
-            self.model.show_more(row.path)
-            self.refresh()
-            return
-        self.model.selected = row.path
-        self.details.value = _details_html(self.model, row)
-        if row.expandable:
-            self.model.toggle(row.path)
-            self.refresh()
-
-
-class Explorer(widgets.VBox):
-    """Browse an image layer by layer (``img.explore()``): pick a layer, see its changes as a tree.
-
-    ``explorer.model`` is the ``ExplorerModel`` behind it. Options: ``layer`` (the first shown),
-    ``aggregated``, ``kinds``, ``waste_only``, ``search``, ``sort``, ``rows`` (lines of the tree list).
-    """
-
-    def __init__(self, image: "Image", *, layer: int = 0, rows: int = 24, **options: Any) -> None:
-        w = widgets
-        model = ExplorerModel(image, layer=layer, **options)
-        self.model = model
-        self.pane = _TreePane(model, rows)
-        table = model.layer_table()
-        self._layer_rows = table
-        labels = [(self._layer_label(r), int(r.layer)) for r in table.itertuples(index=False)]
-        self.layers = w.Select(options=labels, value=model.layer, rows=min(max(len(labels), 4), 14),
-                               layout=w.Layout(width="auto"))
-        self.layers.add_class("ocilens-layers")
-        self.layer_info = w.HTML()
-        head = w.HTML('<div class="ocilens-x mono muted" style="font-size:12px;white-space:pre">'
-                      + esc(f"{'#':>3} {'size':>9} {'wasted':>9}  created_by") + "</div>")
-        left = w.VBox([w.HTML("<b>Layers</b>"), head, self.layers, self.layer_info],
-                      layout=w.Layout(flex="0 0 38%", width="38%", min_width="0", margin="0 16px 0 0",
-                                      overflow="hidden"))
-        title = w.HTML(f'<div class="ocilens-x"><b>ocilens explorer</b> <span class="mono muted">'
-                       f'{esc(printable(image.reference))}</span> <span class="muted">· {model.n_layers} layers'
-                       f'</span></div>')
-        super().__init__([w.HTML(f"<style>{_CSS}</style>"), title,
-                          w.HBox([left, self.pane.box], layout=w.Layout(width="100%"))])
-        self.add_class("ocilens-explorer")
-        self.layers.observe(self._on_layer, "value")
-        self._show_layer_info()
-
-    @staticmethod
-    def _layer_label(r: Any) -> str:
-        created = " ".join(printable(r.created_by).split()) if r.created_by is not pd.NA else ""
-        wasted = human(r.wasted_bytes) if r.wasted_bytes else "-"
-        return f"{int(r.layer):>3} {human(r.compressed_size):>9} {wasted:>9}  {created[:120]}"
-
-    def _show_layer_info(self) -> None:
-        m = self.model
-        if m.layer is None:
-            self.layer_info.value = '<div class="ocilens-x muted">This image has no layers.</div>'
-            return
-        r = self._layer_rows.iloc[m.layer]
-        layers = m.source.layers  # type: ignore[union-attr]
-        lr = layers.iloc[m.layer]
-        created = "" if r["created_by"] is pd.NA else str(r["created_by"])
-        counts = m.views.layer(m.layer)["kind"].value_counts()  # type: ignore[union-attr]
-        kinds = ", ".join(f"{int(counts[k]):,} {LAYER_LABELS[k]}" for k in KINDS if counts.get(k, 0))
-        self.layer_info.value = (
-            f'<div class="ocilens-x"><b>layer {m.layer}</b> <span class="mono muted">{esc(lr["digest"])}</span><br>'
-            f'<span class="mono">{esc(printable(created))}</span><br>'
-            f'{esc(human(lr["compressed_size"]))} compressed, {esc(human(lr["uncompressed_size"]))} uncompressed · '
-            f'{esc(kinds or "no changes")}'
-            + (f' · <span class="waste">{esc(human(lr["wasted_bytes"]))} wasted</span>' if lr["wasted_bytes"] else "")
-            + "</div>")
-
-    def _on_layer(self, change: dict[str, Any]) -> None:
-        if change["new"] is None:
-            return
-        self.model.select_layer(int(change["new"]))
-        self.pane.details.value = ""
-        self._show_layer_info()
-        self.pane.refresh()
+    # -- select as the front end would
 
     def select_layer(self, index: int) -> None:
         """Select a layer as a click would."""
-        self.layers.value = self.model.views.resolve(index)  # type: ignore[union-attr]
+        self.handle({"do": "layer", "layer": self.model.views.resolve(index)})  # type: ignore[union-attr]
+
+    def toggle(self, path: str) -> None:
+        """Open or fold a directory as a click would."""
+        self.handle({"do": "toggle", "path": path})
+
+    def set_filters(self, **filters: Any) -> None:
+        """Change filters as the front end's controls would (``kinds``, ``search``, ``sort``, ...)."""
+        self.model.set_filters(**filters)
+        self._push()
+
+    # -- a notebook saved without widget state
+
+    def static_html(self) -> str:
+        """The same tree as self-contained HTML with no script (what an exported notebook shows)."""
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = {**data, "text/plain": repr(self), "text/html": self.static_html()}
+        return data, meta
+
+
+class Explorer(_ExplorerWidget):
+    """Browse an image layer by layer (``img.explore()``): pick a layer, see its changes as a tree.
+
+    ``explorer.model`` is the ``ExplorerModel`` behind it. Options: ``layer`` (the first shown),
+    ``aggregated``, ``kinds``, ``waste_only``, ``search``, ``sort``, ``rows`` (lines of the tree shown
+    before it scrolls).
+    """
+
+    def __init__(self, image: "Image", *, layer: int = 0, rows: int = 24, **options: Any) -> None:
+        super().__init__()
+        model = ExplorerModel(image, layer=layer, **options)
+        self.image = image
+        layers = image.layers
+        self.layers = [{"i": int(r.layer), "size": human(r.compressed_size),
+                        "wasted": human(r.wasted_bytes) if r.wasted_bytes else "-",
+                        "cmd": " ".join(_command(r.created_by).split()), "full": _command(r.created_by)}
+                       for r in layers.itertuples(index=False)]
+        self._start(model, {"mode": "layers", "title": "ocilens explorer", "reference": printable(image.reference),
+                            "subtitle": f"· {model.n_layers} layers", "rows": int(rows)})
+
+    def _layer_info(self) -> dict[str, Any]:
+        m = self.model
+        if m.layer is None:
+            return {"title": "This image has no layers."}
+        lr = self.image.layers.iloc[m.layer]
+        return {"title": f"layer {m.layer}", "digest": str(lr["digest"]), "command": _command(lr["created_by"]),
+                "counts": counts_text(m.counts()),
+                "sizes": f"{human(lr['compressed_size'])} compressed, {human(lr['uncompressed_size'])} uncompressed"}
+
+    def _status(self) -> dict[str, str]:
+        b = self.image.bloat()
+        d = b.dive
+        image = (f"image: efficiency {b.efficiency:.1%} · wasted {human(b.wasted_bytes)}"
+                 f" (dive: {d.efficiency:.1%}, {human(d.wasted_bytes)})")
+        m = self.model
+        if m.layer is None:
+            return {"image": image, "layer": ""}
+        lr = self.image.layers.iloc[m.layer]
+        shipped, visible, wasted = int(lr["shipped_bytes"]), int(lr["visible_bytes"]), int(lr["wasted_bytes"])
+        eff = f"efficiency {visible / shipped:.1%} · " if shipped else ""
+        return {"image": image,
+                "layer": f"layer {m.layer}: {eff}wasted {human(wasted)} of {human(shipped)} shipped"}
+
+    def static_html(self) -> str:
+        """The layer list, the selected layer's tree (its largest changes) and the bottom line, as HTML."""
+        from .html import CSS
+        from .tree import TREE_CSS
+
+        m = self.model
+        items = "".join(
+            f'<tr title="{esc(l["full"])}"{" class=sel" if l["i"] == self.layer else ""}><td class="n">{l["i"]}</td>'
+            f'<td class="n">{esc(l["size"])}</td><td class="n">{esc(l["wasted"])}</td>'
+            f'<td class="cmd">{esc(l["cmd"])}</td></tr>' for l in self.layers)
+        info = self.layer_info
+        status = self.status
+        tree = tree_html(m.tree, 50) if m.layer is not None else ""
+        return (f"<style>{CSS}{TREE_CSS}{_STATIC_CSS}</style><div class=\"ocilens ocx-static\">"
+                f"<b>ocilens explorer</b> <code>{esc(printable(self.image.reference))}</code>"
+                f'<table><thead><tr><th>#</th><th>size</th><th>wasted</th><th>command</th></tr></thead>'
+                f"<tbody>{items}</tbody></table>"
+                f'<p><b>{esc(info.get("title", ""))}</b>: {esc(info.get("counts", ""))}</p>'
+                f'<pre class="cmd">{esc(info.get("command", ""))}</pre>{tree}'
+                f'<p class="status">{esc(status.get("image", ""))} │ {esc(status.get("layer", ""))}</p></div>')
 
     def __repr__(self) -> str:
         return f"<ocilens.Explorer {self.model.source.reference}: {self.model.describe()}>"  # type: ignore[union-attr]
 
 
-class DiffExplorer(widgets.VBox):
+class DiffExplorer(_ExplorerWidget):
     """Browse the difference of two images (``img.diff(other).explore()``) as one tree."""
 
     def __init__(self, diff: "ImageDiff", *, rows: int = 24, **options: Any) -> None:
-        w = widgets
+        super().__init__()
         model = ExplorerModel(diff, **options)
-        self.model = model
-        self.pane = _TreePane(model, rows)
-        s = diff.summary()
-        title = w.HTML(
-            f'<div class="ocilens-x"><b>ocilens diff</b> <span class="mono muted">{esc(printable(diff.a.reference))} → '
-            f'{esc(printable(diff.b.reference))}</span><br><span class="muted">{s["added"]:,} added, '
-            f'{s["modified"]:,} modified, {s["removed"]:,} removed, {s["size_delta"]:+,} bytes; '
-            f'{s["shared_layers"]} shared layers</span></div>')
-        super().__init__([w.HTML(f"<style>{_CSS}</style>"), title, self.pane.box])
-        self.add_class("ocilens-explorer")
+        self.diff = diff
+        c = diff.summary()
+        self._start(model, {"mode": "diff", "title": "ocilens diff", "rows": int(rows),
+                            "reference": f"{printable(diff.a.reference)} → {printable(diff.b.reference)}",
+                            "subtitle": f"· {c['shared_layers']} shared layers"})
+
+    def _status(self) -> dict[str, str]:
+        s = self.diff.summary()
+        return {"image": f"{counts_text(self.model.counts())}",
+                "layer": f"size change {_signed(s['size_delta'])} ({s['size_delta']:+,} B) · "
+                         f"{s['shared_layers']} shared layers"}
+
+    def static_html(self) -> str:
+        """The diff's tree (its largest changes) as HTML."""
+        from .html import CSS
+        from .tree import TREE_CSS
+
+        status = self.status
+        return (f"<style>{CSS}{TREE_CSS}{_STATIC_CSS}</style><div class=\"ocilens ocx-static\">"
+                f"<b>ocilens diff</b> <code>{esc(self.head.get('reference', ''))}</code>"
+                f'<p>{esc(status.get("image", ""))} · {esc(status.get("layer", ""))}</p>'
+                f"{tree_html(self.model.tree, 50, labels=LABELS)}</div>")
 
     def __repr__(self) -> str:
         d = self.model.source
         return f"<ocilens.DiffExplorer {d.a.reference} -> {d.b.reference}: {self.model.describe()}>"  # type: ignore[union-attr]
+
+
+_STATIC_CSS = """
+.ocx-static table td.cmd{max-width:48em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.ocx-static tr.sel td{font-weight:600}
+.ocx-static pre.cmd{white-space:pre-wrap;word-break:normal;overflow-wrap:normal;font-size:.85em}
+.ocx-static .status{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em}
+"""

@@ -50,6 +50,8 @@ def image_summary(img: "Image") -> dict[str, Any]:
         "layers": len(img.scans),
         "compressed_bytes": int(layers["compressed_size"].sum()),
         "uncompressed_bytes": int(layers["uncompressed_size"].sum()),
+        "wasted_bytes": int(layers["wasted_bytes"].sum()),
+        "wasted_download_bytes": int(layers["wasted_compressed_bytes"].sum()),
         "files": int(len(img.files)),
         "events": {k: int(v) for k, v in img.events["event"].value_counts().sort_index().items()},
         "anomalies": int(len(img.anomalies)),
@@ -57,9 +59,11 @@ def image_summary(img: "Image") -> dict[str, Any]:
 
 
 def write_json(img: "Image", path: str | Path) -> Path:
-    """Write the image summary and its layers, events, files and anomalies tables to ``path``."""
+    """Write the image summary, the fixes (``advice``, largest download saving first) and its layers, events,
+    files, packages and anomalies tables to ``path``."""
     doc = {
         "image": image_summary(img),
+        "advice": frame_records(img.bloat().advice),
         "layers": frame_records(img.layers),
         "history": frame_records(img.history),
         "events": frame_records(img.events),

@@ -1,8 +1,11 @@
-"""The CI gate: thresholds on efficiency and waste, from the command line or dive's ``.dive-ci`` file.
+"""The CI gate: thresholds on efficiency, waste and the download the fixes would save, from the command line or
+dive's ``.dive-ci`` file.
 
 Rules and their defaults are dive's: ``lowestEfficiency`` 0.9, ``highestUserWastedPercent`` 0.1,
 ``highestWastedBytes`` disabled. By default the rules are checked against dive's numbers, so a team's
 existing thresholds mean the same thing; ``numbers="ocilens"`` checks ocilens's stricter accounting.
+ocilens adds ``highestDownloadSavings`` (disabled by default): fail when the fixes of ``bloat().advice`` would
+save more download than this size. dive ignores the key, so one ``.dive-ci`` serves both tools.
 """
 
 from __future__ import annotations
@@ -23,25 +26,30 @@ if TYPE_CHECKING:
 __all__ = ["Rule", "GateResult", "parse_size", "parse_rules", "read_dive_ci", "check", "DEFAULT_RULES", "SCHEMA"]
 
 SCHEMA = "ocilens.check/v1"
-RULE_NAMES = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
+RULE_NAMES = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent", "highestDownloadSavings")
+#: The rules dive knows; the others are ocilens's own (dive skips them).
+DIVE_RULES = RULE_NAMES[:3]
+#: Rules whose threshold is a size (``20MB``), not a ratio.
+SIZE_RULES = ("highestWastedBytes", "highestDownloadSavings")
 DEFAULT_RULES: dict[str, float | None] = {"lowestEfficiency": 0.9, "highestWastedBytes": None,
-                                          "highestUserWastedPercent": 0.1}
+                                          "highestUserWastedPercent": 0.1, "highestDownloadSavings": None}
 _DISABLED = ("disabled", "off", "false", "none", "")
 
 
 OPTION_NAMES = {"lowestEfficiency": "--lowest-efficiency", "highestWastedBytes": "--highest-wasted-bytes",
-                "highestUserWastedPercent": "--highest-user-wasted-percent"}
+                "highestUserWastedPercent": "--highest-user-wasted-percent",
+                "highestDownloadSavings": "--highest-download-savings"}
 
 
 def _threshold(name: str, value: Any, where: str) -> float | None:
-    """A rule's threshold: a ratio in 0..1, or a size for ``highestWastedBytes``; None when disabled."""
+    """A rule's threshold: a ratio in 0..1, or a size for ``SIZE_RULES``; None when disabled."""
     if isinstance(value, str):
         value = value.strip().strip("\"'")
         if value.lower() in _DISABLED:
             return None
     elif value is None:
         return None
-    if name == "highestWastedBytes":
+    if name in SIZE_RULES:
         try:
             return float(parse_size(value))
         except UsageError as exc:
@@ -119,7 +127,8 @@ def read_dive_ci(path: str | Path) -> dict[str, float | None]:
             name = _RULES_BY_LOWER.get(str(rule.value).lower()) if isinstance(rule, yaml.ScalarNode) else None
             if name is None:
                 warnings.warn(f"{where}: unknown rule {rule.value!r} ignored (dive's rules are "
-                              f"{', '.join(RULE_NAMES)})", stacklevel=2)
+                              f"{', '.join(DIVE_RULES)}; ocilens adds {', '.join(RULE_NAMES[len(DIVE_RULES):])})",
+                              stacklevel=2)
                 continue
             if not isinstance(threshold, yaml.ScalarNode):
                 raise AnalysisError(f"{where}: {name} must be a number or a size, not a {_kind(threshold)}",
@@ -172,7 +181,7 @@ class GateResult:
 
 
 def parse_rules(rules: Mapping[str, Any] | None) -> dict[str, float | None]:
-    """Thresholds given by name (ratios in 0..1, a size for ``highestWastedBytes``, None to disable), checked
+    """Thresholds given by name (ratios in 0..1, a size for ``SIZE_RULES``, None to disable), checked
     and parsed; an error names the option. The CLI calls it before the (slow) load, to fail fast."""
     parsed: dict[str, float | None] = {}
     for k, v in (rules or {}).items():
@@ -201,11 +210,16 @@ def check(image: "Image", rules: Mapping[str, Any] | None = None, *, numbers: st
     metrics = {"efficiency": b.efficiency, "wasted_bytes": b.wasted_bytes, "user_wasted_percent": ours_user,
                "dive_efficiency": d.efficiency, "dive_wasted_bytes": d.wasted_bytes,
                "dive_user_wasted_percent": d.user_wasted_percent, "shipped_bytes": b.shipped_bytes,
-               "visible_bytes": b.visible_bytes, "user_bytes": user_bytes}
+               "visible_bytes": b.visible_bytes, "user_bytes": user_bytes,
+               "wasted_download_bytes": b.wasted_download_bytes}
     prefix = "dive_" if numbers == "dive" else ""
-    values = {"lowestEfficiency": metrics[f"{prefix}efficiency"],
-              "highestWastedBytes": metrics[f"{prefix}wasted_bytes"],
-              "highestUserWastedPercent": metrics[f"{prefix}user_wasted_percent"]}
+    values: dict[str, Any] = {"lowestEfficiency": metrics[f"{prefix}efficiency"],
+                              "highestWastedBytes": metrics[f"{prefix}wasted_bytes"],
+                              "highestUserWastedPercent": metrics[f"{prefix}user_wasted_percent"],
+                              "highestDownloadSavings": None}
+    if effective["highestDownloadSavings"][0] is not None:  # the advice reads layer samples: only when asked
+        savings = int(b.advice["download_bytes_saved"].sum())
+        metrics["download_savings"] = values["highestDownloadSavings"] = savings
     result = GateResult(image.reference, numbers, metrics)
     for name in RULE_NAMES:
         threshold, source = effective[name]

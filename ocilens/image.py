@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # annotations only; the explorer imports ipywidgets, so nothi
     from .diff import ImageDiff
     from .explore import Explorer
     from .extract import ExtractResult
+    from .packages.model import PackageModel
     from .plots import PlotAccessor
     from .report import Report
 
@@ -171,6 +172,16 @@ class Image:
         return add_package_columns(self, _frames().files_frame(self.assembly, self.scans), "files")
 
     @cached_property
+    def package_model(self) -> "PackageModel":
+        """Which package owns each path at each layer, from the package databases the layers carry (shared
+        with an image of the same layers)."""
+        if self._twin is not None:
+            return self._twin.package_model
+        from .packages.model import PackageModel
+
+        return PackageModel(self.scans, self.assembly)
+
+    @cached_property
     def packages(self) -> pd.DataFrame:
         """One row per version of a package any layer installed (dpkg, apk, rpm, Python, npm): the layer
         that installed it and the one that removed or replaced it, files and bytes in the final image,
@@ -244,16 +255,12 @@ class Image:
         return Report(self, compare=compare, top=top)
 
     def _repr_html_(self) -> str:
-        from .html import CSS, esc, human, svg_of
-        from .plots import layer_sizes
-        from .report import image_cards, layers_table
+        """The notebook view: the headline and the top fixes first, then the numbers, the layer sizes and
+        the layers (what each changed: added, modified, removed, as ``layer_diff`` counts). Text is
+        left-aligned and breaks only at spaces (commands) or after a ``/`` (paths); numbers right-aligned."""
+        from .report import image_html
 
-        head = (f"<b>{esc(self.reference)}</b> <span class=\"muted\">{esc(self.platform or '')} · "
-                f"{esc(self.manifest_digest or self.image_id)} · {len(self.scans)} layers · "
-                f"{esc(human(int(self.layers['compressed_size'].sum())))} compressed</span>")
-        chart = svg_of(lambda ax: layer_sizes(self, ax), size=(6, 2.6))
-        return (f"<style>{CSS}</style><div class=\"ocilens\">{head}{image_cards(self)}"
-                f"<div class=\"charts\">{chart}</div>{layers_table(self)}</div>")
+        return image_html(self)
 
     def close(self) -> None:
         self.source.close()

@@ -14,20 +14,54 @@ if TYPE_CHECKING:
     from .image import Image
 
 __all__ = ["layer_sizes", "waste_by_cause", "largest_dirs", "diff_sizes", "PlotAccessor", "directory_sizes",
-           "SEGMENTS", "package_sizes", "literal", "axes_or_new", "bytes_axis"]
+           "SEGMENTS", "package_sizes", "literal", "axes_or_new", "bytes_axis", "short_path", "short_words"]
 
-# (column of Bloat.per_layer, legend label, colour): the stacked parts of a layer's shipped bytes.
+# (column of Bloat.per_layer, legend label, colour): the stacked parts of a layer's shipped bytes. The labels
+# are the waste causes as words, as the report's tables show them. The last one, ``unappliable`` (entries no
+# runtime can apply), is drawn only when an image has such bytes.
 SEGMENTS = (
-    ("visible_bytes", "survives", "#4c78a8"),
-    ("wasted_overwritten", "overwritten later", "#f58518"),
+    ("visible_bytes", "visible", "#4c78a8"),
+    ("wasted_overwritten", "overwritten", "#f58518"),
     ("wasted_deleted_later", "deleted later", "#e45756"),
-    ("wasted_metadata_only", "metadata-only re-add", "#b279a2"),
+    ("wasted_metadata_only", "metadata only", "#b279a2"),
+    ("wasted_unappliable", "unappliable", "#79706e"),
 )
+#: Labels longer than this many characters are shortened at a ``/`` or a space, never inside a name or word.
+LABEL_CHARS = 44
 
 
 def literal(text: object) -> str:
     """Image data as a label: matplotlib would read ``$...$`` as mathtext (and fail on hostile names)."""
     return str(text).replace("$", r"\$")
+
+
+def short_path(path: object, limit: int = LABEL_CHARS) -> str:
+    """``path`` at most ``limit`` characters long when it can be, shortened at ``/`` boundaries from the left
+    with a leading ``…/`` (``…/LC_MESSAGES/sed.mo``): never cut inside a name. A last name longer than
+    ``limit`` is kept whole."""
+    text = str(path)
+    if len(text) <= limit:
+        return text
+    parts = text.rstrip("/").split("/")
+    tail = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + 1 + len(tail) + 2 > limit:
+            break
+        tail = f"{part}/{tail}"
+    return "…/" + tail
+
+
+def short_words(text: object, limit: int = LABEL_CHARS) -> str:
+    """``text`` on one line, at most ``limit`` characters when it can be: cut at a space and ended with
+    ``…``, never inside a word (a first word longer than ``limit`` is kept whole)."""
+    line = " ".join(str(text).split())
+    if len(line) <= limit:
+        return line
+    cut = line.rfind(" ", 0, limit - 1)
+    if cut <= 0:
+        cut = line.find(" ")
+        return line if cut < 0 else line[:cut] + " …"
+    return line[:cut] + " …"
 
 
 def axes_or_new(ax: "Axes | None", size: tuple[float, float] = (7, 3.5)) -> "Axes":
@@ -57,14 +91,17 @@ def bytes_axis(ax: "Axes", axis: str = "y") -> None:
 
 
 def layer_sizes(image: "Image", ax: "Axes | None" = None) -> "Axes":
-    """Stacked bars per layer: the bytes it shipped that survive, are overwritten later, are deleted later,
-    or were re-added only to change metadata. The bar heights sum to the layer's shipped bytes."""
+    """Stacked bars per layer: the bytes it shipped that stay visible, are overwritten later, are deleted
+    later, were re-added only to change metadata, or could not be applied (drawn only when some were). The
+    bar heights sum to the layer's shipped bytes."""
     ax = axes_or_new(ax)
     per = image.bloat().per_layer
     x = [str(i) for i in per["layer"]]
     bottom = [0] * len(per)
     for column, label, colour in SEGMENTS:
-        values = [int(v) for v in per[column]]
+        values = [int(v) for v in per[column]] if column in per else [0] * len(per)
+        if column == "wasted_unappliable" and not any(values):
+            continue
         ax.bar(x, values, bottom=bottom, label=label, color=colour, width=0.7)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_xlabel("layer")
@@ -76,11 +113,16 @@ def layer_sizes(image: "Image", ax: "Axes | None" = None) -> "Axes":
 
 
 def waste_by_cause(image: "Image", ax: "Axes | None" = None, top: int = 10) -> "Axes":
-    """Horizontal bars: wasted bytes per (cause, instruction that made the waste), largest first."""
+    """Horizontal bars: wasted bytes per (cause, instruction that made the waste), largest first. Each label
+    is two lines: the cause in words and the layer whose instruction made the waste, then that instruction
+    as the Dockerfile line (``RUN rm -rf ...``), shortened at a space, never inside a word."""
+    from .advice import short_instruction
+
     ax = axes_or_new(ax)
     by = image.bloat().by_cause.head(top)
-    labels = [literal(f"{c} by layer {layer}: {str(cb)[:50]}") for c, layer, cb in
-              zip(by["cause"], by["by_layer"], by["by_created_by"].fillna(""))]
+    labels = [literal(f"{str(c).replace('_', ' ')}, made by layer {layer}\n"
+                      f"{short_words(short_instruction(cb, limit=10**6) or '(no history)')}")
+              for c, layer, cb in zip(by["cause"], by["by_layer"], by["by_created_by"])]
     colours = {s[0].replace("wasted_", ""): s[2] for s in SEGMENTS}
     ax.barh(labels[::-1], [int(v) for v in by["bytes"]][::-1],
             color=[colours.get(str(c), "#888888") for c in by["cause"]][::-1])
@@ -110,7 +152,8 @@ def largest_dirs(image: "Image", ax: "Axes | None" = None, top: int = 12, max_de
     """Horizontal bars: the directories holding the most visible bytes."""
     ax = axes_or_new(ax)
     dirs = directory_sizes(image.files, max_depth).head(top)
-    ax.barh([literal(p) for p in dirs["path"]][::-1], [int(v) for v in dirs["bytes"]][::-1], color="#4c78a8")
+    ax.barh([literal(short_path(p)) for p in dirs["path"]][::-1], [int(v) for v in dirs["bytes"]][::-1],
+            color="#4c78a8")
     ax.set_xlabel("bytes in the final image")
     ax.set_title("Largest directories")
     bytes_axis(ax, "x")
@@ -119,7 +162,8 @@ def largest_dirs(image: "Image", ax: "Axes | None" = None, top: int = 12, max_de
 
 
 def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "Axes":
-    """Horizontal bars: the files whose size changed most between two images (green grew, red shrank)."""
+    """Horizontal bars: the files whose size changed most between two images (green grew, red shrank),
+    labelled with the change and the path (shortened at a ``/``, ``…/lib/x.so``)."""
     ax = axes_or_new(ax)
     f = diff.files
     f = f[f["size_delta"] != 0]
@@ -129,7 +173,7 @@ def diff_sizes(diff: "ImageDiff", ax: "Axes | None" = None, top: int = 15) -> "A
         ax.set_axis_off()
         return ax
     deltas = [int(v) for v in f["size_delta"]][::-1]
-    labels = [literal(f"{c}: {p}") for c, p in zip(f["change"], f["path"])][::-1]
+    labels = [literal(f"{c}: {short_path(p, LABEL_CHARS - len(str(c)) - 2)}") for c, p in zip(f["change"], f["path"])][::-1]
     ax.barh(labels, deltas, color=["#54a24b" if d >= 0 else "#e45756" for d in deltas])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("size change")

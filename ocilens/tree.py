@@ -7,63 +7,112 @@ children of one directory, with their aggregate sizes, come from the slice of so
 prefix (found by binary search) and a pandas groupby on the next path component. Expanding a directory
 of a 100,000-file layer costs one slice and one groupby, never an object per file.
 
-Kinds (``KINDS``): ``added``; ``overwritten`` (new content or a new type); ``metadata_only`` (same
-content, new mode, owner or link target of a hardlink); ``whited_out`` (removed); ``unchanged`` (listed
-again with only a new mtime: hidden unless asked for). ``bytes`` is what a change weighs: the regular
-file it writes, or, for a whiteout, the regular file it removes (directories, links and hardlinks weigh
-nothing, so a directory's total is the sum of its files, each counted once).
+Kinds (``KINDS``) are the diff's words (``ocilens.diff``), the same for a layer and for two images:
+``added``; ``modified`` (new content or a new type); ``metadata_only`` (modified, but only in mode, owner,
+mtime or a hardlink's target: a regular file listed again ships its bytes again, so it counts even when
+only its mtime is new); ``removed``; ``unchanged`` (a directory, link or device listed again with only a
+new mtime: no change, hidden unless asked for, and never counted). The events' words (``overwritten``,
+``whited_out``) are accepted as filters for ``modified`` and ``removed``. ``bytes`` is what a change
+weighs: the regular file it writes, or, for a removal, the regular file it removes (directories, links
+and hardlinks weigh nothing, so a directory's total is the sum of its files, each counted once).
+
+Each kind has a mark (``MARKS``: ``+ ~ m - =``, for readers who do not tell the colours apart) and a
+colour (``ocilens.html.CHANGE_COLOURS``, shared with the report and the explorer).
 """
 
 from __future__ import annotations
 
 import math
+import stat
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from .diff import change_counts, counts_text
 from .errors import AnalysisError, UsageError
-from .html import esc, human, printable
+from .html import CHANGE_COLOURS, change_badge_css, esc, human, printable
 
 if TYPE_CHECKING:
     from .diff import ImageDiff
     from .image import Image
 
-__all__ = ["KINDS", "DEFAULT_KINDS", "SORTS", "LAYER_LABELS", "DIFF_LABELS", "MARKS", "Row", "Tree", "LayerViews",
-           "layer_entries", "diff_entries", "empty_view", "printable", "tree_html", "layers_html", "TREE_CSS"]
+__all__ = ["KINDS", "DEFAULT_KINDS", "SORTS", "LABELS", "LAYER_LABELS", "DIFF_LABELS", "MARKS", "KIND_ALIASES",
+           "Row", "Tree", "LayerViews", "layer_entries", "diff_entries", "empty_view", "printable", "tree_html",
+           "layers_html", "TREE_CSS", "kind_counts", "mode_text", "owner_text", "change_text", "diff_table_html",
+           "normalize_kinds"]
 
-KINDS = ("added", "overwritten", "metadata_only", "whited_out", "unchanged")
-DEFAULT_KINDS = ("added", "overwritten", "metadata_only", "whited_out")
+KINDS = ("added", "modified", "metadata_only", "removed", "unchanged")
+DEFAULT_KINDS = ("added", "modified", "metadata_only", "removed")
 SORTS = ("size", "name")
 _KIND_DTYPE = pd.CategoricalDtype(KINDS)
-# What each kind is called in a layer's view and in a diff of two images.
-LAYER_LABELS = {"added": "added", "overwritten": "overwritten", "metadata_only": "metadata only",
-                "whited_out": "whited out", "unchanged": "unchanged"}
-DIFF_LABELS = {"added": "added", "overwritten": "modified", "metadata_only": "metadata only",
-               "whited_out": "removed", "unchanged": "unchanged"}
-# One-character marks for text front ends (the widget's list), as a legend explains.
-MARKS = {"added": "+", "overwritten": "~", "metadata_only": "m", "whited_out": "-", "unchanged": "="}
+# The events' words, accepted as filters: an overwritten path is modified, a whited-out one removed.
+KIND_ALIASES = {"overwritten": "modified", "whited_out": "removed"}
+# What each kind is called: the same words for a layer and for a diff of two images (``ocilens.diff``).
+LABELS = {"added": "added", "modified": "modified", "metadata_only": "metadata only", "removed": "removed",
+          "unchanged": "unchanged"}
+LAYER_LABELS = DIFF_LABELS = LABELS  # kept for callers: one vocabulary now
+# One-character marks, shown beside the colours (for readers who do not tell them apart).
+MARKS = {"added": "+", "modified": "~", "metadata_only": "m", "removed": "-", "unchanged": "="}
+assert set(CHANGE_COLOURS) == set(KINDS)
 
-COLUMNS = ("path", "kind", "type", "size", "prev_size", "bytes", "wasted", "waste_cause", "waste_by", "layer",
-           "linkname")
+COLUMNS = ("path", "kind", "type", "size", "prev_size", "bytes", "delta", "wasted", "waste_cause", "waste_by",
+           "layer", "linkname", "prev_type", "prev_linkname", "mode", "prev_mode", "uid", "gid", "prev_uid",
+           "prev_gid", "changed")
+# The attributes a modified row can change, in the order ``change_text`` names them.
+_FLAGS = ("type", "content", "linkname", "mode", "owner", "mtime")
+
+
+def normalize_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """``kinds`` in ``KINDS`` order, the events' words mapped to the diff's; ``UsageError`` for others."""
+    wanted = {KIND_ALIASES.get(k, k) for k in kinds}
+    bad = sorted(wanted - set(KINDS))
+    if bad:
+        raise UsageError(f"unknown change kinds {bad}", hint=f"choose among {', '.join(KINDS)}")
+    return tuple(k for k in KINDS if k in wanted)
 
 # ------------------------------------------------------------------------------------------- views
 
 
 def _kinds_of(df: pd.DataFrame) -> np.ndarray:
     """The kind of each row of a ``layer_diff`` / ``ImageDiff.files`` frame."""
+    from .diff import metadata_only
+
     change = df["change"].astype(object).to_numpy()
-    content = (df["content_changed"].fillna(False) | df["type_changed"].fillna(False)).to_numpy(dtype=bool)
-    modified = change == "modified"
-    return np.select([change == "added", change == "removed", modified & content, modified],
-                     ["added", "whited_out", "overwritten", "metadata_only"], "unchanged")
+    meta = metadata_only(df).to_numpy(dtype=bool)
+    return np.select([change == "added", change == "removed", meta, change == "modified"],
+                     ["added", "removed", "metadata_only", "modified"], "unchanged")
+
+
+def _column(df: pd.DataFrame, name: str, dtype: str) -> Any:
+    """``df[name]`` as ``dtype`` (all missing when the frame has no such column)."""
+    if name in df:
+        return df[name].astype(object).where(df[name].notna(), None).astype(dtype).array
+    return pd.array([None] * len(df), dtype=dtype)
+
+
+def _changed(df: pd.DataFrame) -> Any:
+    """For each modified row, the attributes that changed (``content,mode``); NA for the others."""
+    if not len(df):
+        return pd.array([], dtype="string")
+    parts = []
+    for a in _FLAGS:
+        col = f"{a}_changed"
+        flag = df[col].fillna(False).to_numpy(dtype=bool) if col in df else np.zeros(len(df), dtype=bool)
+        parts.append(np.where(flag, a + ",", ""))
+    text = parts[0].astype(object)
+    for part in parts[1:]:
+        text = text + part.astype(object)
+    text = np.array([t[:-1] for t in text], dtype=object)
+    modified = (df["change"].astype(object) == "modified").to_numpy(dtype=bool)
+    return pd.array(np.where(modified, text, None), dtype="string")
 
 
 def _view(df: pd.DataFrame, layer: int | None, waste: pd.DataFrame | None) -> pd.DataFrame:
     """The canonical view frame (``COLUMNS``, sorted by path) of a ``layer_diff``-shaped frame."""
     kind = _kinds_of(df)
-    removed = kind == "whited_out"
+    removed = kind == "removed"
     new_type = df["type"].astype(object).to_numpy()
     prev_type = df["prev_type"].astype(object).to_numpy()
     typ = np.where(removed, prev_type, new_type)
@@ -72,18 +121,30 @@ def _view(df: pd.DataFrame, layer: int | None, waste: pd.DataFrame | None) -> pd
     weight = np.where(removed, prev_size.fillna(0).to_numpy(dtype="int64"), size.fillna(0).to_numpy(dtype="int64"))
     weight = np.where(typ == "file", weight, 0)
     paths = df["path"].astype(object).to_numpy()
+    delta = df["size_delta"].astype("Int64").fillna(0).to_numpy(dtype="int64") if "size_delta" in df else \
+        np.zeros(len(df), dtype="int64")
     out = pd.DataFrame({
         "path": paths,
         "kind": pd.Categorical(kind, dtype=_KIND_DTYPE),
-        "type": pd.array(typ, dtype="string"),
+        "type": pd.array([None if t is None or t is pd.NA or t != t else t for t in typ], dtype="string"),
         "size": size.array,
         "prev_size": prev_size.array,
         "bytes": weight.astype("int64"),
+        "delta": delta,
         "wasted": np.zeros(len(df), dtype="int64"),
         "waste_cause": pd.array([None] * len(df), dtype="string"),
         "waste_by": pd.array([None] * len(df), dtype="Int16"),
         "layer": pd.array([layer] * len(df), dtype="Int16"),
-        "linkname": df["linkname"].astype("string").array,
+        "linkname": _column(df, "linkname", "string"),
+        "prev_type": _column(df, "prev_type", "string"),
+        "prev_linkname": _column(df, "prev_linkname", "string"),
+        "mode": _column(df, "mode", "Int64"),
+        "prev_mode": _column(df, "prev_mode", "Int64"),
+        "uid": _column(df, "uid", "Int64"),
+        "gid": _column(df, "gid", "Int64"),
+        "prev_uid": _column(df, "prev_uid", "Int64"),
+        "prev_gid": _column(df, "prev_gid", "Int64"),
+        "changed": _changed(df),
     })
     if waste is not None and len(waste) and len(out):
         # A path's version in this layer is wasted when the audit lists it (a path ships one version per layer).
@@ -157,12 +218,25 @@ class LayerViews:
             parts = [self.layer(j) for j in range(i + 1)]
             cat = pd.concat(parts, ignore_index=True)
             last = cat.drop_duplicates("path", keep="last")
-            last = last[(last["kind"] != "whited_out") | (last["layer"] == i)]
+            last = last[(last["kind"] != "removed") | (last["layer"] == i)]
             self._aggregated[i] = _sorted(last)
         return self._aggregated[i]
 
     def view(self, index: int, aggregated: bool = False) -> pd.DataFrame:
         return self.aggregated(index) if aggregated else self.layer(index)
+
+    def counts(self, index: int) -> dict[str, int]:
+        """What layer ``index`` changed, in ``layer_diff``'s counts (``ocilens.diff.change_counts``)."""
+        return kind_counts(self.layer(index))
+
+
+def kind_counts(view: pd.DataFrame) -> dict[str, int]:
+    """A view's changes counted as ``ocilens.diff.change_counts`` counts a diff: ``added``, ``modified``
+    (``metadata_only`` of them), ``removed``; ``unchanged`` rows are no change."""
+    k = view["kind"].value_counts()
+    meta = int(k.get("metadata_only", 0))
+    return {"added": int(k.get("added", 0)), "modified": int(k.get("modified", 0)) + meta, "metadata_only": meta,
+            "removed": int(k.get("removed", 0))}
 
 
 def layer_entries(image: "Image", index: int, *, aggregated: bool = False) -> pd.DataFrame:
@@ -200,6 +274,16 @@ class Row(NamedTuple):
     waste_cause: str | None
     waste_by: int | None
     more: int = 0
+    delta: int = 0
+    prev_type: str | None = None
+    prev_linkname: str | None = None
+    mode: int | None = None
+    prev_mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    prev_uid: int | None = None
+    prev_gid: int | None = None
+    changed: str | None = None  # a modified path's changed attributes: "content,mode"
 
 
 def _prefix(directory: str) -> str:
@@ -222,10 +306,7 @@ class Tree:
 
     def __init__(self, entries: pd.DataFrame, *, kinds: Iterable[str] = DEFAULT_KINDS, waste_only: bool = False,
                  search: str = "", sort: str = "size") -> None:
-        kinds = tuple(kinds)
-        bad = [k for k in kinds if k not in KINDS]
-        if bad:
-            raise UsageError(f"unknown change kinds {bad}", hint=f"choose among {', '.join(KINDS)}")
+        kinds = normalize_kinds(kinds)
         if sort not in SORTS:
             raise UsageError(f"cannot sort by {sort!r}", hint="sort by 'size' or 'name'")
         self.kinds, self.waste_only, self.search, self.sort = kinds, bool(waste_only), str(search or ""), sort
@@ -242,6 +323,8 @@ class Tree:
         self._wasted = self.entries["wasted"].to_numpy(dtype="int64")
         self._cum_bytes = np.concatenate(([0], np.cumsum(self._bytes)))
         self._cum_wasted = np.concatenate(([0], np.cumsum(self._wasted)))
+        self._delta = self.entries["delta"].to_numpy(dtype="int64")
+        self._cum_delta = np.concatenate(([0], np.cumsum(self._delta)))
         not_dir = (self.entries["type"] != "dir").fillna(True).to_numpy(dtype=bool)
         self._cum_files = np.concatenate(([0], np.cumsum(not_dir)))
         self._children: dict[str, pd.DataFrame] = {}
@@ -257,6 +340,11 @@ class Tree:
     def total_wasted(self) -> int:
         return int(self._cum_wasted[-1])
 
+    @property
+    def total_delta(self) -> int:
+        """The net change in content bytes of the shown changes (``size_delta`` summed)."""
+        return int(self._cum_delta[-1])
+
     def _range(self, directory: str) -> tuple[int, int]:
         """Rows of the paths under ``directory`` (a contiguous run of the sorted paths)."""
         prefix = _prefix(directory)
@@ -266,12 +354,13 @@ class Tree:
         return lo, hi
 
     def summary(self, directory: str = "/") -> dict[str, int]:
-        """Totals of the matching changes under ``directory``: ``bytes``, ``wasted``, ``changes``, and
-        ``files`` (the changes that are not directories)."""
+        """Totals of the matching changes under ``directory``: ``bytes``, ``wasted``, ``changes``,
+        ``files`` (the changes that are not directories) and ``delta`` (net content bytes)."""
         lo, hi = self._range(directory)
         return {"bytes": int(self._cum_bytes[hi] - self._cum_bytes[lo]),
                 "wasted": int(self._cum_wasted[hi] - self._cum_wasted[lo]), "changes": hi - lo,
-                "files": int(self._cum_files[hi] - self._cum_files[lo])}
+                "files": int(self._cum_files[hi] - self._cum_files[lo]),
+                "delta": int(self._cum_delta[hi] - self._cum_delta[lo])}
 
     def children(self, directory: str = "/") -> pd.DataFrame:
         """The children of ``directory`` that hold a match, one row each, sorted: ``name``, ``path``,
@@ -291,11 +380,12 @@ class Tree:
             names.append(head)
             deep.append(bool(sep))
         sub = pd.DataFrame({"name": names, "deep": deep, "bytes": self._bytes[lo:hi],
-                            "wasted": self._wasted[lo:hi]})
+                            "wasted": self._wasted[lo:hi], "delta": self._delta[lo:hi]})
         agg = sub.groupby("name", sort=False).agg(bytes=("bytes", "sum"), wasted=("wasted", "sum"),
-                                                 changes=("bytes", "size"), expandable=("deep", "any"))
+                                                 delta=("delta", "sum"), changes=("bytes", "size"),
+                                                 expandable=("deep", "any"))
         own_rows = np.flatnonzero(~np.asarray(deep, dtype=bool)) + lo
-        own = self.entries.iloc[own_rows].drop(columns=["bytes", "wasted", "path"])
+        own = self.entries.iloc[own_rows].drop(columns=["bytes", "wasted", "delta", "path"])
         own.index = pd.Index([names[k - lo] for k in own_rows], name="name")
         out = agg.join(own, how="left")
         out = out.reset_index()
@@ -314,12 +404,13 @@ class Tree:
         ch = self.children(directory)
         shown = max(int(limits.get(directory, limit)), 1)
         cols = ["path", "name", "is_dir", "expandable", "kind", "type", "bytes", "wasted", "changes", "size",
-                "prev_size", "layer", "linkname", "waste_cause", "waste_by"]
+                "prev_size", "layer", "linkname", "waste_cause", "waste_by", "delta", "prev_type", "prev_linkname",
+                "mode", "prev_mode", "uid", "gid", "prev_uid", "prev_gid", "changed"]
         for (path, name, is_dir, expandable, kind, typ, nbytes, wasted, changes, size, prev_size, layer, link,
-             cause, by) in ch[cols].head(shown).itertuples(index=False, name=None):
+             cause, by, delta, *rest) in ch[cols].head(shown).itertuples(index=False, name=None):
             yield Row(path, name, depth, bool(is_dir), bool(expandable), bool(expandable) and path in expanded,
                       _na(kind), _na(typ), int(nbytes), int(wasted), int(changes), _na(size), _na(prev_size),
-                      _na(layer), _na(link), _na(cause), _na(by))
+                      _na(layer), _na(link), _na(cause), _na(by), 0, int(delta), *(_na(v) for v in rest))
         if len(ch) > shown:
             yield Row(directory, "", depth, False, False, False, None, None, 0, 0, 0, None, None, None, None, None,
                       None, more=len(ch) - shown)
@@ -360,19 +451,66 @@ class Tree:
 
 
 TREE_CSS = """
-.ocilens details.layer{border:1px solid #d0d7de;border-radius:6px;margin:.35em 0;padding:.25em .6em}
-.ocilens details.layer>summary{cursor:pointer}.ocilens details.layer[open]>summary{margin-bottom:.3em}
+.ocilens details.layer{border:1px solid #d0d7de;border-radius:6px;margin:.35em 0;padding:.25em .6em;max-width:100%}
+.ocilens details.layer>summary{cursor:pointer;overflow-wrap:break-word}
+.ocilens details.layer[open]>summary{margin-bottom:.3em}
+.ocilens details.layer>summary code{white-space:normal;word-break:normal;overflow-wrap:anywhere}
 .ocilens ul.tree{list-style:none;margin:0;padding-left:1.4em;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
-line-height:1.5}.ocilens details.layer>ul.tree{padding-left:.2em;font-size:.82em}
-.ocilens ul.tree summary{cursor:pointer}.ocilens ul.tree li{white-space:nowrap}
-.ocilens ul.tree li>span.nm,.ocilens ul.tree summary>span.nm{white-space:pre-wrap;word-break:break-all}
+line-height:1.5}.ocilens details.layer>ul.tree{padding-left:.2em;font-size:.82em;overflow-x:auto}
+.ocilens ul.tree summary{cursor:pointer}.ocilens ul.tree li{white-space:normal}
+.ocilens ul.tree li>span.nm,.ocilens ul.tree summary>span.nm{white-space:nowrap;word-break:normal;overflow-wrap:normal}
 .ocilens .sz{display:inline-block;min-width:6.5em;text-align:right;margin-right:.6em;font-variant-numeric:tabular-nums}
-.ocilens .k{display:inline-block;min-width:7.5em;margin-right:.5em;border-radius:3px;text-align:center;font-size:.9em}
-.ocilens .k-added{background:#dafbe1;color:#116329}.ocilens .k-overwritten{background:#fff8c5;color:#7d4e00}
-.ocilens .k-metadata_only{background:#ddf4ff;color:#0550ae}.ocilens .k-whited_out{background:#ffebe9;color:#a40e26}
-.ocilens .k-unchanged{background:#f6f8fa;color:#656d76}
+.ocilens .k{display:inline-block;min-width:7.5em;margin-right:.5em;border-radius:3px;text-align:center;font-size:.9em;
+white-space:nowrap}
 .ocilens .waste{color:#a40e26}
-"""
+""" + change_badge_css(".ocilens") + "\n"
+
+# ------------------------------------------------------------------------------- attributes as text
+
+_TYPE_BITS = {"file": stat.S_IFREG, "hardlink": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
+              "char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
+
+
+def mode_text(mode: Any, type_: Any = None) -> str:
+    """A mode as ``ls -l`` and dive show it (``-rwxr-xr-x``, ``drwx------``); empty when unknown."""
+    mode = _na(mode)
+    if mode is None:
+        return ""
+    return stat.filemode(_TYPE_BITS.get(_na(type_) or "", stat.S_IFREG) | (int(mode) & 0o7777))
+
+
+def owner_text(uid: Any, gid: Any) -> str:
+    """``uid:gid`` (empty when unknown)."""
+    uid, gid = _na(uid), _na(gid)
+    return "" if uid is None and gid is None else f"{'' if uid is None else int(uid)}:{'' if gid is None else int(gid)}"
+
+
+def change_text(e: Any) -> str:
+    """What changed in a modified path (a ``Row`` or a view row), as text: ``mode 0755 → 0700``,
+    ``owner 0:0 → 1000:1000``, ``content 12.8 kB → 12.9 kB``, ``type file → dir``, ``link a → b``;
+    ``mtime only`` or ``shipped again`` for a file listed again with nothing else new. Empty for the
+    other kinds."""
+    if _na(e.kind) not in ("modified", "metadata_only"):
+        return ""
+    changed = set((_na(e.changed) or "").split(","))
+    typ, prev_type = _na(e.type), _na(e.prev_type)
+    bits = []
+    if "type" in changed:
+        bits.append(f"type {prev_type or '?'} → {typ or '?'}")
+    elif "content" in changed and typ != "symlink":
+        size, prev = _na(e.size), _na(e.prev_size)
+        bits.append("content" + (f" {human(prev)} → {human(size)}" if size is not None and prev is not None
+                                 and size != prev else ""))
+    if "linkname" in changed or ("content" in changed and typ == "symlink" and "type" not in changed):
+        bits.append(f"{'hardlink' if 'hardlink' in (typ, prev_type) else 'link'} "
+                    f"{printable(_na(e.prev_linkname) or '-')} → {printable(_na(e.linkname) or '-')}")
+    if "mode" in changed and _na(e.mode) is not None and _na(e.prev_mode) is not None:
+        bits.append(f"mode {int(e.prev_mode) & 0o7777:04o} → {int(e.mode) & 0o7777:04o}")
+    if "owner" in changed:
+        bits.append(f"owner {owner_text(e.prev_uid, e.prev_gid)} → {owner_text(e.uid, e.gid)}")
+    if not bits:
+        bits.append("mtime only" if "mtime" in changed else "shipped again")
+    return " · ".join(bits)
 
 
 class _Node:
@@ -387,7 +525,7 @@ class _Node:
 def _badge(kind: str | None, labels: Mapping[str, str]) -> str:
     if kind is None:  # a directory that only holds changes: an empty badge keeps the names aligned
         return '<span class="k"></span>'
-    return f'<span class="k k-{esc(kind)}">{esc(labels.get(kind, kind))}</span>'
+    return f'<span class="k k-{esc(kind)}">{esc(MARKS.get(kind, ""))} {esc(labels.get(kind, kind))}</span>'
 
 
 def _extra(e: Any, labels: Mapping[str, str]) -> str:
@@ -397,8 +535,9 @@ def _extra(e: Any, labels: Mapping[str, str]) -> str:
         bits.append(f"→ {esc(printable(link))}")
     elif typ == "hardlink" and link is not None:
         bits.append(f"hardlink to {esc(printable(link))}")
-    if e.kind == "overwritten" and _na(e.prev_size) is not None and typ == "file":
-        bits.append(f"was {esc(human(e.prev_size))}")
+    what = change_text(e)
+    if what:
+        bits.append(esc(what))
     if e.wasted:
         by = _na(e.waste_by)
         bits.append(f'<span class="waste">wasted {esc(human(e.wasted))} ({esc(e.waste_cause)}'
@@ -480,14 +619,13 @@ def layers_html(image: "Image", top: int = 25, *, views: LayerViews | None = Non
     views = views or LayerViews(image)
     layers = image.layers
     out = ['<p class="muted">Each layer\'s largest changes as a tree: click a layer to open it, a directory to '
-           'fold it. Sizes are the bytes a change writes, or removes for a whiteout; kinds: '
+           'fold it. Sizes are the bytes a change writes, or removes for a removal; kinds: '
            + " ".join(_badge(k, LAYER_LABELS) for k in DEFAULT_KINDS) + "</p>"]
     for row in layers.itertuples(index=False):
         i = int(row.layer)
         tree = Tree(views.layer(i))
         created_by = "" if row.created_by is None or row.created_by is pd.NA else str(row.created_by)
-        counts = tree.entries["kind"].value_counts()
-        kinds = ", ".join(f"{int(counts[k]):,} {LAYER_LABELS[k]}" for k in DEFAULT_KINDS if counts.get(k, 0))
+        kinds = counts_text(views.counts(i))
         wasted = int(row.wasted_bytes)
         out.append(
             f'<details class="layer" id="layer-{i}"><summary><b>layer {i}</b>: <code>{esc(printable(_short(created_by)))}'
@@ -496,4 +634,69 @@ def layers_html(image: "Image", top: int = 25, *, views: LayerViews | None = Non
             + "</span></summary>"
             + (f'<p class="mono muted">{esc(printable(created_by))}</p>' if len(created_by) > 110 else "")
             + tree_html(tree, top) + "</details>")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------- diff frames in notebooks
+
+_NB_CSS = """
+.ocilens-nb{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--jp-ui-font-color1,#1f2328)}
+.ocilens-nb table.ocd{border-collapse:collapse;font-size:12px;margin:.3em 0;table-layout:auto}
+.ocilens-nb table.ocd th,.ocilens-nb table.ocd td{text-align:left;vertical-align:top;padding:2px 8px;
+border:none;border-bottom:1px solid var(--jp-border-color2,#d0d7de);white-space:normal;word-break:normal;
+overflow-wrap:normal;max-width:none}
+.ocilens-nb table.ocd td.n,.ocilens-nb table.ocd th.n{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}
+.ocilens-nb table.ocd td.p{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
+.ocilens-nb table.ocd td.t{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;white-space:nowrap}
+.ocilens-nb .k{display:inline-block;padding:0 .4em;border-radius:3px;white-space:nowrap}
+.ocilens-nb .muted{color:var(--jp-ui-font-color2,#656d76)}
+""" + "".join(f".ocilens-nb .k-{k}{{background:var(--ocilens-{k.replace('_', '-')}-bg);"
+              f"color:var(--ocilens-{k.replace('_', '-')}-fg)}}" for k in KINDS)
+
+
+def breakable_path(path: Any) -> str:
+    """A path as escaped HTML that breaks only after a ``/`` (``<wbr>``), never inside a name."""
+    return "/<wbr>".join(esc(part) for part in printable(path).split("/"))
+
+
+def nb_css() -> str:
+    """The CSS of the notebook displays of diffs (change colours for light and dark pages)."""
+    from .html import change_colour_vars
+
+    return change_colour_vars(".ocilens-nb") + _NB_CSS
+
+
+def diff_table_html(df: pd.DataFrame, title: str, limit: int = 25) -> str:
+    """A ``layer_diff`` / ``ImageDiff.files`` frame for a notebook: its counts, then its largest changes
+    (by size change) with mode, owner, size and what changed. Text is left-aligned and breaks only at
+    spaces or after ``/``."""
+    view = _view(df, None, None)
+    counts = change_counts(df)
+    delta = int(df["size_delta"].fillna(0).sum()) if "size_delta" in df and len(df) else 0
+    order = view.assign(_abs=view["delta"].abs()).sort_values(["_abs", "path"], ascending=[False, True],
+                                                              kind="stable").head(limit)
+    head = ["change", "path", "type", "mode", "uid:gid", "size", "size change", "what changed"]
+    out = [f"<style>{nb_css()}</style><div class=\"ocilens-nb\"><b>{esc(title)}</b><br>"
+           f"<span>{esc(counts_text(counts))}; size change {delta:+,} B</span>",
+           '<table class="ocd"><thead><tr>'
+           + "".join(f'<th{" class=n" if h in ("size", "size change") else ""}>{esc(h)}</th>' for h in head)
+           + "</tr></thead><tbody>"]
+    for e in order.itertuples(index=False):
+        gone = e.kind == "removed"
+        typ = _na(e.prev_type) if gone else _na(e.type)
+        mode = e.prev_mode if gone else e.mode
+        size = _na(e.prev_size) if gone else _na(e.size)
+        out.append(
+            f'<tr class="r-{esc(e.kind)}"><td><span class="k k-{esc(e.kind)}">{esc(MARKS[e.kind])} '
+            f'{esc(LABELS[e.kind])}</span></td><td class="p">{breakable_path(e.path)}</td><td>{esc(typ)}</td>'
+            f'<td class="t">{esc(mode_text(mode, typ))}</td>'
+            f'<td class="t">{esc(owner_text(e.prev_uid, e.prev_gid) if gone else owner_text(e.uid, e.gid))}</td>'
+            f'<td class="n">{esc("" if size is None else human(size))}</td><td class="n">{int(e.delta):+,}</td>'
+            f"<td>{esc(change_text(e))}</td></tr>")
+    out.append("</tbody></table>")
+    if len(view) > limit:
+        out.append(f'<span class="muted">The {limit} largest size changes of {len(view):,} rows; the frame '
+                   f"holds them all.</span>")
+    out.append("</div>")
     return "".join(out)

@@ -193,9 +193,9 @@ def test_every_wasted_version_has_its_cause(bloat_image: ocilens.Image) -> None:
 
 def test_cause_dtypes(bloat_image: ocilens.Image) -> None:
     c = bloat_image.bloat().causes
-    assert list(c["cause"].cat.categories) == ["deleted_later", "overwritten", "metadata_only"]
+    assert list(c["cause"].cat.categories) == ["deleted_later", "overwritten", "metadata_only", "unappliable"]
     assert str(c["layer"].dtype) == "Int16" and str(c["by_layer"].dtype) == "Int16"
-    assert str(c["size"].dtype) == "Int64"
+    assert str(c["size"].dtype) == "Int64" and str(c["compressed_bytes"].dtype) == "Int64"
 
 
 def test_per_layer(bloat_image: ocilens.Image) -> None:
@@ -350,6 +350,24 @@ def test_same_layer_removal_is_not_waste_of_that_layer(tmp_path: Path) -> None:
     assert causes_rows(b) == [("/x", 0, 90, "overwritten", 1)]
 
 
+def test_entries_no_runtime_applies_are_waste_with_a_cause(tmp_path: Path) -> None:
+    """A file entry the assembly skips (a parent that is a file, a symlink loop) ships and is never visible:
+    it is waste, and ``causes`` says so (``unappliable``), so the causes add up to ``wasted_bytes``."""
+    f, x, ok, y = blob(10, "f"), blob(100, "x"), blob(5, "ok"), blob(30, "y")
+    img = load_tars(tmp_path, [Entry.file("f", f), Entry.symlink("loop", "loop")],
+                    [Entry.file("f/x", x), Entry.file("ok", ok), Entry.file("loop/y", y)],
+                    history=["base", "COPY . /"])
+    assert set(img.anomalies["kind"]) == {"parent_not_directory", "symlink_loop"}
+    b = img.bloat()
+    assert (b.shipped_bytes, b.visible_bytes, b.wasted_bytes) == (145, 15, 130)
+    assert causes_rows(b) == sorted([("/f/x", 1, 100, "unappliable", 1), ("/loop/y", 1, 30, "unappliable", 1)])
+    assert int(b.causes["size"].sum()) == b.wasted_bytes
+    assert list(b.per_layer["wasted_unappliable"]) == [0, 130]
+    assert b.causes["by_created_by"].tolist() == ["COPY . /", "COPY . /"]
+    advice = b.advice
+    assert advice.set_index("kind").at["unappliable", "bytes_saved"] == 130
+
+
 def test_image_without_files(tmp_path: Path) -> None:
     img = load_tars(tmp_path, [Entry.dir("etc"), Entry.symlink("bin", "usr/bin")])
     b = img.bloat()
@@ -364,8 +382,9 @@ def test_sample_image_is_consistent() -> None:
     img = ocilens.sample_image()
     b = img.bloat()
     assert b.wasted_bytes == int(b.causes["size"].sum()) == int(b.per_layer["wasted_bytes"].sum())
+    assert b.wasted_download_bytes == int(b.causes["compressed_bytes"].sum())
     assert b.shipped_bytes == int(sum(len_ for s in img.scans for len_, t in zip(s.sizes, s.types) if t == "f"))
-    assert set(b.causes["cause"].astype(str)) <= {"deleted_later", "overwritten", "metadata_only"}
+    assert set(b.causes["cause"].astype(str)) <= {"deleted_later", "overwritten", "metadata_only", "unappliable"}
     assert (b.causes["by_layer"] >= b.causes["layer"]).all()
 
 

@@ -177,6 +177,46 @@ def test_layer_diff_tar_layer_cases(tmp_path: Path) -> None:
         "hardlink", "/h2", len(a), len(a), -len(a))
 
 
+def test_layer_diff_vocabulary_mtime_and_missing_values(tmp_path: Path) -> None:
+    """One vocabulary (added / modified / removed) and one count: a directory listed again with only a new
+    mtime is no change; a file listed again ships its bytes again, so it is a metadata-only change even
+    with only a new mtime, as the audit counts its waste. Every column is nullable: missing is <NA>."""
+    a = blob(64, "a")
+    layout = layout_from_tars(tmp_path, [
+        tar_layer([Entry.dir("d"), Entry.file("d/f", a), Entry.file("d/g", a[:9]), Entry.symlink("d/s", "f"),
+                   Entry.file("d/gone", a[:5])]),
+        tar_layer([Entry.dir("d", mtime=EPOCH + 9), Entry.file("d/f", a, mtime=EPOCH + 9),
+                   Entry.file("d/g", a[:9], uid=1000, gid=1000), Entry.symlink("d/s", "f", mtime=EPOCH + 9),
+                   Entry.whiteout("d/gone"), Entry.file("d/new", a[:3])]),
+    ])
+    img = ocilens.load(f"oci:{layout}:t", cache=False)
+    d = img.layer_diff(1, include_unchanged=True)
+    assert isinstance(d, ocilens.diff.LayerDiff) and isinstance(d, pd.DataFrame)
+    rows = rows_by_path(d)
+    assert {p: str(r["change"]) for p, r in rows.items()} == {
+        "/d": "unchanged", "/d/s": "unchanged", "/d/f": "modified", "/d/g": "modified", "/d/gone": "removed",
+        "/d/new": "added"}
+    assert flags_of(rows["/d/f"]) == set() and bool(rows["/d/f"]["mtime_changed"]) is True
+    assert flags_of(rows["/d/g"]) == {"owner_changed"}
+    assert (int(rows["/d/g"]["prev_uid"]), int(rows["/d/g"]["uid"])) == (0, 1000)
+    assert (rows["/d/gone"]["prev_type"], int(rows["/d/gone"]["prev_mode"]), int(rows["/d/gone"]["prev_size"])) == (
+        "file", 0o644, 5)
+    assert list(ocilens.diff.metadata_only(d)[d["path"].isin(["/d/f", "/d/g"])]) == [True, True]
+    counts = ocilens.diff.change_counts(img.layer_diff(1))
+    assert counts == ocilens.diff.change_counts(d) == {"added": 1, "modified": 2, "metadata_only": 2, "removed": 1}
+    assert ocilens.diff.counts_text(counts) == "1 added, 2 modified (2 metadata only), 1 removed"
+    causes = img.bloat().causes
+    assert set(causes.loc[causes["cause"] == "metadata_only", "path"]) == {"/d/f", "/d/g"}  # the audit agrees
+    for name, dtype in d.dtypes.items():
+        assert name == "change" or str(dtype) in ("string", "Int64", "boolean"), (name, dtype)
+    assert "NaN" not in d.to_string() and "<NA>" in d.to_string()
+    files = img.diff(img).files
+    assert all(name == "change" or str(t) in ("string", "Int64", "boolean") for name, t in files.dtypes.items())
+    html = d._repr_html_()
+    assert "1 added, 2 modified (2 metadata only), 1 removed" in html and "owner 0:0 → 1000:1000" in html
+    assert "mtime only" in html and "/<wbr>d/<wbr>new" in html
+
+
 # ------------------------------------------------------------------------------------------ image diff
 
 OS_RELEASE, LIBC, SH, TOOL = blob(100, "os"), blob(5000, "libc"), blob(800, "sh"), blob(700, "tool")

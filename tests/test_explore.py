@@ -1,28 +1,32 @@
 """The explorer without a browser: the tree model (``ocilens.tree``), the ``ExplorerModel`` behind the widget,
-the widget itself driven as clicks would drive it, and the report's ``<details>`` trees.
+the widget itself driven by the messages its front end sends, its static HTML, and the report's
+``<details>`` trees. (``test_explore_e2e.py`` drives the front end in a real JupyterLab.)
 
-The truth for a layer's tree is ``layer_diff`` (paths, kinds, sizes); for the aggregated mode it is the
-final tree of an image made of the first layers only; for waste it is ``bloat().causes``.
+The truth for a layer's tree is ``layer_diff`` (paths, kinds, sizes, counts); for the aggregated mode it is
+the final tree of an image made of the first layers only; for waste it is ``bloat().causes``.
 """
 
 from __future__ import annotations
 
 import html.parser
+import json
 import re
 import time
 from pathlib import Path
 
-import ipywidgets
+import anywidget
 import pandas as pd
 import pytest
 from imagebuild import EPOCH, Entry, layout_from_tars, tar_layer
 from ipywidgets.widgets.widget import _instances
 
 import ocilens
+from ocilens.diff import change_counts, counts_text, metadata_only
 from ocilens.errors import AnalysisError, UsageError
-from ocilens.explore import DiffExplorer, Explorer, ExplorerModel, row_label
-from ocilens.html import human
-from ocilens.tree import DEFAULT_KINDS, KINDS, LayerViews, Tree, layers_html, printable, tree_html
+from ocilens.explore import DiffExplorer, Explorer, ExplorerModel, key_path, row_label
+from ocilens.html import CHANGE_COLOURS, human
+from ocilens.tree import (DEFAULT_KINDS, KINDS, MARKS, LayerViews, Tree, change_text, kind_counts, layers_html,
+                          mode_text, printable, tree_html)
 
 SCRIPT = "<script>alert(1)</script>"
 ATTR = "\"'><img src=x onerror=alert(2)>"
@@ -43,7 +47,8 @@ def _tars() -> list[bytes]:
         Entry.file("app/a", b"A" * 150),  # overwritten
         Entry.file("app/b", b"b" * 200, mode=0o755),  # metadata only
         Entry.whiteout("app/gone"),  # whited out
-        Entry.file("etc/conf", b"c" * 10, mtime=EPOCH + 5),  # unchanged: only the mtime
+        Entry.file("etc/conf", b"c" * 10, mtime=EPOCH + 5),  # metadata only: a file shipped again, new mtime
+        Entry.dir("etc", mtime=EPOCH + 5),  # unchanged: a directory listed again with only a new mtime
         Entry.file("app/new", b"n" * 400),  # added (and deleted by the next layer: wasted)
         Entry.symlink("app/link", "b"),  # overwritten: a new target
         Entry.opaque("app/dir"), Entry.file("app/dir/f3", b"3" * 70),  # f1, sub, sub/f2 whited out
@@ -78,11 +83,9 @@ def _leaves(model: ExplorerModel) -> pd.DataFrame:
 
 
 def _expected_kind(diff: pd.DataFrame) -> pd.Series:
-    content = diff["content_changed"].fillna(False) | diff["type_changed"].fillna(False)
-    return pd.Series([
-        {"added": "added", "removed": "whited_out", "unchanged": "unchanged"}.get(c)
-        or ("overwritten" if bool(cc) else "metadata_only")
-        for c, cc in zip(diff["change"].astype(str), content)], index=diff.index)
+    meta = metadata_only(diff)
+    return pd.Series([c if c != "modified" else "metadata_only" if m else "modified"
+                      for c, m in zip(diff["change"].astype(str), meta)], index=diff.index)
 
 
 def _check_layer(img: ocilens.Image, i: int) -> None:
@@ -95,6 +98,7 @@ def _check_layer(img: ocilens.Image, i: int) -> None:
     assert shown["prev_size"].equals(truth["prev_size"].astype("Int64")), f"layer {i}: previous sizes"
     # A directory's size is the sum of the regular files changed below it (removed ones by their old size).
     rows = model.rows()
+    assert model.counts() == change_counts(truth), f"layer {i}: the counts"
     weight = truth["size"].where(truth["change"] != "removed", truth["prev_size"]).fillna(0)
     regular = truth["type"].where(truth["change"] != "removed", truth["prev_type"]).astype(str) == "file"
     for r in rows:
@@ -114,14 +118,69 @@ def test_tree_of_each_sample_layer_is_its_layer_diff(sample: ocilens.Image) -> N
         _check_layer(sample, i)
 
 
+def test_counts_of_each_sample_layer_are_layer_diffs(sample: ocilens.Image) -> None:
+    """One vocabulary, one count: the explorer's counts (its model, its layer list, what its front end
+    shows, the report's trees) are ``layer_diff``'s for every layer. Layer 1 lists 47 paths again (the
+    events' ``overwritten``), 46 of them directories with only a new mtime: no change; one file with new
+    content. Layer 4 ships two files again unchanged: metadata-only changes, as the audit's waste says."""
+    views = LayerViews(sample)
+    x = sample.explore()
+    table = x.model.layer_table()
+    for i in range(len(sample.scans)):
+        want = change_counts(sample.layer_diff(i))
+        assert views.counts(i) == kind_counts(views.layer(i)) == want, f"layer {i}"
+        assert int(table["changes"].iloc[i]) == want["added"] + want["modified"] + want["removed"]
+        x.select_layer(i)
+        assert x.layer_info["counts"] == counts_text(want)
+        shown = {k["kind"]: k["count"] for k in x.kinds}
+        assert shown["modified"] + shown["metadata_only"] == want["modified"]
+        assert (shown["added"], shown["removed"]) == (want["added"], want["removed"])
+    assert change_counts(sample.layer_diff(1)) == {"added": 85, "modified": 1, "metadata_only": 0, "removed": 0}
+    assert int(sample.layers["overwritten"].iloc[1]) == 47  # the events say what the tar listed again
+    assert change_counts(sample.layer_diff(4))["metadata_only"] == 2
+    causes = sample.bloat().causes
+    assert set(causes.loc[(causes["cause"] == "metadata_only") & (causes["by_layer"] == 4), "path"]) == set(
+        sample.layer_diff(4).query("change == 'modified'")["path"])
+    report = layers_html(sample, top=5)
+    for i in range(len(sample.scans)):
+        assert counts_text(change_counts(sample.layer_diff(i))) in report
+    x.close()
+
+
 def test_every_kind_is_marked(built: ocilens.Image) -> None:
     model = ExplorerModel(built, layer=1, kinds=KINDS)
     kinds = dict(zip(*_leaves(model)[["path", "kind"]].T.to_numpy()))
     assert kinds == {
-        "/app/a": "overwritten", "/app/b": "metadata_only", "/app/gone": "whited_out", "/etc/conf": "unchanged",
-        "/app/new": "added", "/app/link": "overwritten", "/app/dir/f1": "whited_out", "/app/dir/sub": "whited_out",
-        "/app/dir/sub/f2": "whited_out", "/app/dir/f3": "added", "/srv": "added", "/srv/data": "added"}
-    assert "/etc/conf" not in set(_leaves(ExplorerModel(built, layer=1))["path"]), "unchanged is hidden by default"
+        "/app/a": "modified", "/app/b": "metadata_only", "/app/gone": "removed", "/etc/conf": "metadata_only",
+        "/etc": "unchanged", "/app/new": "added", "/app/link": "modified", "/app/dir/f1": "removed",
+        "/app/dir/sub": "removed", "/app/dir/sub/f2": "removed", "/app/dir/f3": "added", "/srv": "added",
+        "/srv/data": "added"}
+    shown = _leaves(ExplorerModel(built, layer=1))
+    assert "/etc" not in set(shown["path"]), "unchanged is hidden by default"
+    assert "/etc/conf" in set(shown["path"]), "a file shipped again with a new mtime is a (metadata-only) change"
+    assert ExplorerModel(built, layer=1, kinds=["overwritten", "whited_out"]).kinds == ("modified", "removed"), (
+        "the events' words are accepted as filters")
+    assert set(MARKS) == set(KINDS) == set(CHANGE_COLOURS)
+
+
+def test_what_changed_is_named(built: ocilens.Image, sample: ocilens.Image) -> None:
+    m = ExplorerModel(built, layer=1, kinds=KINDS)
+    m.expand_all()
+    rows = {r.path: r for r in m.rows() if not r.more}
+    assert change_text(rows["/app/b"]) == "mode 0644 → 0755"
+    assert change_text(rows["/app/a"]) == "content 100 B → 150 B"
+    assert change_text(rows["/app/link"]) == "link a → b"
+    assert change_text(rows["/etc/conf"]) == "mtime only"
+    assert change_text(rows["/app/new"]) == "" and change_text(rows["/app/gone"]) == ""
+    assert mode_text(rows["/app/b"].mode, "file") == "-rwxr-xr-x" and mode_text(0o700, "dir") == "drwx------"
+    s = ExplorerModel(sample, layer=2)
+    s.expand_all()
+    less = s.row("/usr/bin/less")
+    assert (change_text(less), mode_text(less.mode, less.type), less.uid, less.gid, less.size) == (
+        "mode 0755 → 0700", "-rwx------", 0, 0, 198960)
+    again = ExplorerModel(sample, layer=4)
+    again.expand_all()
+    assert change_text(again.row("/usr/share/locale/de/LC_MESSAGES/sed.mo")) == "shipped again"
 
 
 def test_model_follows_selection_and_filters(built: ocilens.Image) -> None:
@@ -138,11 +197,11 @@ def test_model_follows_selection_and_filters(built: ocilens.Image) -> None:
     assert m.layer == 1 and m.row("/app").expanded
     assert {r.path for r in m.rows() if r.depth == 1} == {"/app/a", "/app/b", "/app/dir", "/app/gone", "/app/link",
                                                           "/app/new"}
-    m.set_filters(kinds=["whited_out"])
+    m.set_filters(kinds=["removed"])
     assert {r.path for r in m.rows()} == {"/app", "/app/dir", "/app/gone"}
     m.expand_all()
     assert {r.path for r in m.rows() if r.kind} == {"/app/gone", "/app/dir/f1", "/app/dir/sub", "/app/dir/sub/f2"}
-    assert all(r.kind == "whited_out" for r in m.rows() if r.kind)
+    assert all(r.kind == "removed" for r in m.rows() if r.kind)
     m.set_filters(kinds=DEFAULT_KINDS, waste_only=True)
     m.expand_all()
     causes = built.bloat().causes
@@ -157,7 +216,7 @@ def test_model_follows_selection_and_filters(built: ocilens.Image) -> None:
     m.expand("/srv")
     m.set_filters(search="")  # what the search opened folds again; what the user opened stays open
     assert m.expanded == {"/srv"}
-    assert m.describe() == "layer 1: 11 changes, 10.2 kB, 9.4 kB wasted"
+    assert m.describe() == "layer 1: 12 changes, 10.2 kB, 9.4 kB wasted"  # /etc/conf (new mtime) is one
     with pytest.raises(UsageError):
         m.set_filters(kinds=["moved"])
     with pytest.raises(UsageError):
@@ -186,12 +245,12 @@ def test_aggregated_is_the_stack_up_to_the_layer(built: ocilens.Image, tmp_path:
         m.select_layer(i)
         m.set_filters(aggregated=True)
         view = m.entries
-        present = view[view["kind"] != "whited_out"].set_index("path").sort_index()
+        present = view[view["kind"] != "removed"].set_index("path").sort_index()
         files = alone.files.set_index("path").sort_index()
         assert list(present.index) == list(files.index), f"layers 0..{i}"
         assert present["layer"].astype(int).tolist() == files["layer"].astype(int).tolist()
         assert present["size"].equals(files["size"])
-        removed = set(view.loc[view["kind"] == "whited_out", "path"])
+        removed = set(view.loc[view["kind"] == "removed", "path"])
         diff = built.layer_diff(i)
         assert removed == set(diff.loc[diff["change"] == "removed", "path"])
         m.set_filters(aggregated=False)
@@ -199,7 +258,7 @@ def test_aggregated_is_the_stack_up_to_the_layer(built: ocilens.Image, tmp_path:
     m.set_filters(aggregated=True)
     assert m.describe().startswith("layers 0..2: ")
     m.expand_all()
-    assert m.row("/app/a").layer == 1 and m.row("/app/lib/x.so").layer == 0 and m.row("/app/new").kind == "whited_out"
+    assert m.row("/app/a").layer == 1 and m.row("/app/lib/x.so").layer == 0 and m.row("/app/new").kind == "removed"
     assert "[layer 1]" in row_label(m.row("/app/a"), aggregated=True)
 
 
@@ -214,41 +273,80 @@ def test_aggregated_mode_shows_unchanged_paths_unless_told(built: ocilens.Image)
     assert ExplorerModel(built, aggregated=True, kinds=["added"]).kinds == ("added",)
 
 
-def test_widget_follows_clicks(built: ocilens.Image) -> None:
+def _labels(x: Explorer | DiffExplorer) -> list[str]:
+    """The tree's lines as the front end draws them: arrow, name, mark."""
+    return [f"{'▾' if r['o'] else '▸' if r['x'] else ' '} {r['n']}{'/' if r['dir'] else ''} {r['mk']}"
+            for r in x.rows]
+
+
+def test_widget_follows_messages(built: ocilens.Image) -> None:
+    """The widget as its front end drives it: the messages a click or a key sends, and the traits it draws."""
     x = built.explore()
-    assert isinstance(x, Explorer) and isinstance(x, ipywidgets.VBox) and x.model.layer == 0
-    assert [o[1] for o in x.layers.options] == [0, 1, 2]
-    assert "ADD base /" in x.layers.options[0][0] and "RUN tidy" in x.layers.options[2][0]
-    tree = x.pane.list
-    labels = [o[0] for o in tree.options]
-    assert len(labels) == 3 and "▸ opt/" in labels[0] and "7.0 kB" in labels[0]
-    x.layers.value = 1  # a click on layer 1
-    assert x.model.layer == 1 and "RUN change" in x.layer_info.value and "1 unchanged" in x.layer_info.value
-    labels = [o[0] for o in tree.options]
-    k = next(i for i, t in enumerate(labels) if "▸ srv/" in t)
-    tree.index = k  # a click on the directory opens it
-    labels = [o[0] for o in tree.options]
-    assert "▾ srv/" in labels[k] and "data" in labels[k + 1] and "+" in labels[k + 1]
-    assert tree.index is None, "the list keeps no selection, so the same line can be clicked again"
-    assert "/srv/" in x.pane.details.value
-    tree.index = k  # a second click folds it
-    assert "▸ srv/" in tree.options[k][0] and len(tree.options) == len(labels) - 1
-    x.pane.kind_boxes["added"].value = False
-    assert "added" not in x.model.kinds and all("srv" not in o[0] for o in tree.options)
-    x.pane.aggregated.value = True
-    assert x.model.aggregated and x.pane.kind_boxes["unchanged"].value and x.pane.kind_boxes["added"].value is False
-    x.pane.kind_boxes["added"].value = True
-    x.pane.search.value = "data"
-    assert [o[0].split()[-1] for o in tree.options][-1].endswith("]")  # aggregated lines name their layer
-    assert any("data" in o[0] for o in tree.options)
-    x.pane.collapse.click()
+    assert isinstance(x, Explorer) and isinstance(x, anywidget.AnyWidget) and x.model.layer == 0 and x.layer == 0
+    assert [l["i"] for l in x.layers] == [0, 1, 2]
+    assert x.layers[0]["full"] == "ADD base /" and x.layers[2]["cmd"] == "RUN tidy"
+    labels = _labels(x)
+    assert len(labels) == 3 and labels[0].startswith("▸ opt/") and x.rows[0]["sz"] == "7.0 kB"
+    x.handle({"do": "layer", "layer": 1})  # ↓ in the layer list, or a click on layer 1
+    assert x.model.layer == 1 and x.layer == 1 and x.layer_info["command"] == "RUN change"
+    assert x.layer_info["counts"] == counts_text(change_counts(built.layer_diff(1)))
+    assert x.describe == x.model.describe()
+    k = next(i for i, t in enumerate(_labels(x)) if t.startswith("▸ srv/"))
+    x.handle({"do": "expand", "path": "/srv"})  # →
+    labels = _labels(x)
+    assert labels[k].startswith("▾ srv/") and labels[k + 1] == "  data +"
+    data = x.rows[k + 1]
+    assert (data["mode"], data["own"], data["sz"], data["k"]) == ("-rw-r--r--", "0:0", "9.0 kB", "added")
+    assert data["info"].startswith("/srv/data · added · file · 9.0 kB")
+    x.handle({"do": "select", "path": "/srv/data"})  # the cursor on a line
+    assert x.model.selected == x.selected == "/srv/data"
+    x.handle({"do": "collapse", "path": "/srv"})  # ←
+    assert _labels(x)[k].startswith("▸ srv/") and len(x.rows) == len(labels) - 1
+    x.handle({"do": "toggle", "path": "/srv"})  # space
+    assert _labels(x)[k].startswith("▾ srv/")
+    x.handle({"do": "filters", "kinds": ["modified", "metadata_only", "removed", "unchanged"]})
+    assert "added" not in x.model.kinds and all("srv" not in t for t in _labels(x))
+    assert [k["on"] for k in x.kinds] == [False, True, True, True, True]
+    x.handle({"do": "filters", "aggregated": True})
+    assert x.model.aggregated and x.options["aggregated"] and x.model.kinds == ("modified", "metadata_only",
+                                                                                "removed", "unchanged")
+    x.handle({"do": "filters", "kinds": KINDS, "search": "data"})
+    assert x.options["search"] == "data" and any(r["n"] == "data" for r in x.rows)
+    assert all(r["lay"] is not None for r in x.rows if r["k"]), "aggregated lines name their layer"
+    x.handle({"do": "fold_all"})
     assert x.model.expanded == set()
-    x.pane.sort.value = "name"
-    assert x.model.sort == "name"
-    x.pane.waste.value = True
-    assert x.model.waste_only
+    x.handle({"do": "filters", "sort": "name", "waste_only": True})
+    assert x.model.sort == "name" and x.model.waste_only and x.options["waste_only"]
+    x.handle({"do": "filters", "kinds": ["moved"]})  # a bad request changes nothing
+    x.handle({"do": "layer", "layer": 9})
+    x.handle({"do": "nonsense"})
+    assert x.model.layer == 1 and "moved" not in x.model.kinds
+    assert x.status["image"].startswith(f"image: efficiency {built.bloat().efficiency:.1%} · wasted ")
+    assert x.status["layer"].startswith("layer 1: ")
     assert repr(x).startswith("<ocilens.Explorer oci:") and "layers 0..1" in repr(x)
-    assert x._repr_mimebundle_()["text/plain"].startswith("<ocilens.Explorer oci:")  # kept without widget state
+    data, _meta = x._repr_mimebundle_()
+    assert data["text/plain"].startswith("<ocilens.Explorer oci:")  # kept without widget state
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == x.model_id
+    static = _assert_inert(data["text/html"])  # what an exported notebook shows: no script
+    assert "RUN change" in "".join(static.text)
+    x.close()
+
+
+def test_widget_front_end_ships_with_the_package() -> None:
+    from ocilens.explore import STATIC
+
+    js, css = (STATIC / "explorer.js").read_text(), (STATIC / "explorer.css").read_text()
+    assert "export default" in js and "data-lm-suppress-shortcuts" in js and "textContent" in js
+    assert "innerHTML" not in js, "names from an image must never become markup"
+    assert "--jp-layout-color0" in css and "--jp-ui-font-color1" in css
+    assert Explorer._esm == (STATIC / "explorer.js").read_text()
+    assert all(f"--ocilens-{k.replace('_', '-')}-fg:{fg}" in Explorer._css for k, (_, fg) in CHANGE_COLOURS.items())
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert any(d.startswith("anywidget") for d in project["project"]["dependencies"])
+    data = project["tool"]["setuptools"]["package-data"]["ocilens"]
+    assert "explorer/*.js" in data and "explorer/*.css" in data
 
 
 def test_diff_explorer_has_the_same_tree(tmp_path: Path) -> None:
@@ -257,20 +355,28 @@ def test_diff_explorer_has_the_same_tree(tmp_path: Path) -> None:
     b = ocilens.load(f"oci:{layout_from_tars(tmp_path, tars, history=HISTORY)}:t", progress=False)
     d = a.diff(b)
     x = d.explore()
-    assert isinstance(x, DiffExplorer) and x.model.is_diff and x.model.layer is None
+    assert isinstance(x, DiffExplorer) and x.model.is_diff and x.model.layer is None and x.layer == -1
     shown = _leaves(x.model).set_index("path").sort_index()
     truth = d.files.set_index("path").sort_index()
     assert list(shown.index) == list(truth.index)
     assert list(shown["kind"]) == list(_expected_kind(truth.reset_index()).to_numpy())
     assert shown["size"].equals(truth["size"].astype("Int64"))
-    assert "modified" in x.pane.kind_boxes["overwritten"].description  # a diff says modified/removed
-    assert "removed" in x.pane.kind_boxes["whited_out"].description
-    assert "srv/" in " ".join(o[0] for o in x.pane.list.options)
+    assert x.model.counts() == change_counts(d.files)
+    assert [k["label"] for k in x.kinds][:4] == ["added", "modified", "metadata only", "removed"]
+    assert "srv/" in " ".join(_labels(x))
+    s = d.summary()
+    assert x.status["image"] == counts_text(change_counts(d.files))
+    assert f"({s['size_delta']:+,} B)" in x.status["layer"]
+    x.model.set_filters(kinds=KINDS)
+    assert x.model.tree.total_delta == s["size_delta"], "the tree's net change is the header's"
     with pytest.raises(UsageError):
         x.model.set_filters(waste_only=True)
     with pytest.raises(UsageError):
         x.model.select_layer(0)
+    x.handle({"do": "filters", "waste_only": True})  # ignored: a diff has no waste
+    assert not x.model.waste_only
     assert repr(x).startswith("<ocilens.DiffExplorer ")
+    _assert_inert(x._repr_mimebundle_()[0]["text/html"])
 
 
 # ----------------------------------------------------------------------------------- hostile names
@@ -325,24 +431,28 @@ def test_printable_shows_what_a_name_is() -> None:
 
 
 def test_hostile_names_are_text_in_the_widget(hostile: ocilens.Image) -> None:
+    """The front end puts every text in with textContent (test_widget_front_end_ships_with_the_package checks
+    it never uses innerHTML); what it gets is printable text, and the static HTML is inert."""
     x = hostile.explore(kinds=KINDS)
     x.model.expand_all()
-    x.pane.refresh()
-    labels = [o[0] for o in x.pane.list.options]
-    text = "\n".join(labels)
-    assert SCRIPT in text and ATTR in text  # a Select shows text (textContent): no escaping needed there
+    x._push()
+    texts = [v for r in x.rows for v in r.values() if isinstance(v, str)]
+    text = "\n".join(texts)
+    assert SCRIPT in text and ATTR in text  # text, drawn as text
     assert "invoice\\u202etxt.exe" in text and "line\\x0abreak" in text and "\\xff\\xfe" in text
-    assert all(ch.isprintable() or ch == "\xa0" for t in labels for ch in t), "a control character in a line"
-    for k, row in enumerate(x.pane._rows):  # the details panel of every line is inert HTML
-        x.pane.list.index = k if not row.expandable else None
-        if not row.expandable:
-            p = _assert_inert(x.pane.details.value)
-            assert printable(row.path) in "".join(p.text)
-    x.layers.value = 1
-    for w in (x.layer_info, x.pane.status):
-        p = _assert_inert(w.value)
-    assert CREATED_BY in "".join(_parse(x.layer_info.value).text)
-    assert all("\n" not in o[0] for o in x.layers.options)
+    assert all(ch.isprintable() for t in texts for ch in t), "a control character in a line"
+    assert all(printable(key_path(r["p"])) in r["info"] for r in x.rows if not r["more"])
+    odd = next(r for r in x.rows if r["n"] == "\\xff\\xfe")  # bytes that are not UTF-8: a key of hex
+    assert odd["p"] == "#" + b"/app/\xff\xfe".hex() and key_path(odd["p"]) == "/app/\udcff\udcfe"
+    x.handle({"do": "select", "path": odd["p"]})
+    assert x.model.selected == "/app/\udcff\udcfe"
+    json.dumps(x.get_state(), ensure_ascii=False).encode("utf-8")  # the state travels as UTF-8
+    x.handle({"do": "layer", "layer": 1})
+    assert x.layer_info["command"] == CREATED_BY
+    assert all("\n" not in l["cmd"] for l in x.layers)
+    p = _assert_inert(x._repr_mimebundle_()[0]["text/html"])
+    assert CREATED_BY in "".join(p.text)
+    x.close()
 
 
 def test_hostile_names_are_text_in_the_report(hostile: ocilens.Image) -> None:
@@ -388,7 +498,7 @@ def test_tree_html_groups_the_largest_changes(built: ocilens.Image) -> None:
     assert [t for t in text if t.endswith("/")] == ["app/"]  # and srv/data, the only file changed under srv/
     assert text.index("srv/data") < text.index("app/")  # 9 kB before 1.2 kB
     assert "new" in text and "gone" in text and "f3" not in text
-    assert "The 3 largest of 11 changes; a directory shows the total of all its changes." in "".join(text)
+    assert "The 3 largest of 12 changes; a directory shows the total of all its changes." in "".join(text)
     chain = _parse(tree_html(Tree(LayerViews(built).layer(0), search="f2"))).text
     assert "app/dir/sub/f2" in chain  # directories down to the one file changed below them are joined
     assert "No changes" in tree_html(Tree(LayerViews(built).layer(0), kinds=["whited_out"]))
@@ -462,22 +572,21 @@ def test_lazy_expansion_on_100000_files(big: ocilens.Image) -> None:
     assert len(m.tree) == 100 and m.tree.summary()["wasted"] == 0
 
 
-def test_widget_on_100000_files_holds_few_widgets(big: ocilens.Image) -> None:
+def test_widget_on_100000_files_sends_few_lines(big: ocilens.Image) -> None:
     before = len(_instances)
     t = time.perf_counter()
     x = big.explore()
     built = time.perf_counter() - t
     made = len(_instances) - before
-    assert made < 150, f"the explorer made {made} widgets"
+    assert made < 5, f"the explorer made {made} widgets"
     assert built < 10
-    tree = x.pane.list
-    k = next(i for i, o in enumerate(tree.options) if "flat/" in o[0])
+    assert [r["n"] for r in x.rows] == ["data", "flat"]
     t = time.perf_counter()
-    tree.index = k
+    x.handle({"do": "expand", "path": "/flat"})
     assert time.perf_counter() - t < 2.0, "opening a directory of 10,000 files in the widget"
-    assert len(tree.options) == 2 + 200 + 1
-    assert "9,800 more" in tree.options[-1][0]
-    tree.index = len(tree.options) - 1  # a click on "more"
-    assert len(tree.options) == 2 + 400 + 1
-    assert len(_instances) - before == made, "clicks made widgets"
+    assert len(x.rows) == 2 + 200 + 1
+    assert x.rows[-1]["more"] == 9_800 and "9,800 more" in x.rows[-1]["info"]
+    x.handle({"do": "more", "path": "/flat"})  # space or a click on "more"
+    assert len(x.rows) == 2 + 400 + 1
+    assert len(_instances) - before == made, "messages made widgets"
     x.close()

@@ -373,6 +373,13 @@ def test_each_image_equals_load(fleet: Fleet, baseline: Baseline) -> None:
             top = by.iloc[0]
             assert (row["top_cause"], row["top_cause_layer"], row["top_cause_bytes"]) == (
                 top["cause"], top["by_layer"], top["bytes"])
+        advice = img.bloat().advice  # the fixes: the first, and the download they would all save
+        assert row["advice_download_bytes"] == int(advice["download_bytes_saved"].sum())
+        if advice.empty:
+            assert row[["top_fix_kind", "top_fix", "top_fix_download_bytes"]].isna().all()
+        else:
+            assert (row["top_fix_kind"], row["top_fix"], row["top_fix_download_bytes"]) == (
+                advice["kind"].iloc[0], advice["fix"].iloc[0], advice["download_bytes_saved"].iloc[0])
         mine = a.events[a.events["image"] == ref].drop(columns="image").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, img.events, obj=ref)
         img.close()

@@ -22,7 +22,7 @@ import ocilens
 from imagebuild import Entry, layout_from_tars, tar_layer, to_archive
 from ocilens.gate import SCHEMA, check, parse_size, read_dive_ci
 
-RULES = ["lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent"]
+RULES = ["lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent", "highestDownloadSavings"]
 
 
 def F(name: str, n: int, seed: str = "") -> Entry:
@@ -84,14 +84,15 @@ def same(a: float | str | None, b: float) -> bool:
 
 @pytest.mark.parametrize("name,code", [("overwrite", 1), ("deleted_dir", 0), ("one_layer", 0)])
 def test_default_rules(refs, tmp_path: Path, name: str, code: int) -> None:
-    """dive's defaults: lowestEfficiency 0.9, highestUserWastedPercent 0.1, highestWastedBytes off."""
+    """dive's defaults: lowestEfficiency 0.9, highestUserWastedPercent 0.1, highestWastedBytes off; ocilens's
+    highestDownloadSavings off."""
     proc = ocilens_check(refs[name][0], "--json", str(tmp_path / "r.json"), cwd=tmp_path)
     assert proc.returncode == code, proc.stdout + proc.stderr
     doc = strict_json(tmp_path / "r.json")
     assert [(r["name"], r["threshold"], r["source"]) for r in doc["rules"]] == [
         ("lowestEfficiency", 0.9, "default"), ("highestWastedBytes", None, "default"),
-        ("highestUserWastedPercent", 0.1, "default")]
-    assert doc["rules"][1]["status"] == "skip"
+        ("highestUserWastedPercent", 0.1, "default"), ("highestDownloadSavings", None, "default")]
+    assert doc["rules"][1]["status"] == doc["rules"][3]["status"] == "skip"
     assert doc["passed"] is (code == 0)
 
 
@@ -204,7 +205,7 @@ def test_dive_ci_in_cwd_is_read(refs, tmp_path: Path) -> None:
     doc = strict_json(tmp_path / "r.json")
     assert [(r["name"], r["threshold"], r["status"], r["source"]) for r in doc["rules"]] == [
         ("lowestEfficiency", 0.88, "pass", ".dive-ci"), ("highestWastedBytes", 250, "pass", ".dive-ci"),
-        ("highestUserWastedPercent", None, "skip", ".dive-ci")]
+        ("highestUserWastedPercent", None, "skip", ".dive-ci"), ("highestDownloadSavings", None, "skip", "default")]
     # the command line wins over the file
     proc = ocilens_check(refs["overwrite"][0], "--lowest-efficiency", "0.95", "--json", "r.json", cwd=tmp_path)
     assert proc.returncode == 1
@@ -382,9 +383,9 @@ def test_numbers_choice_changes_the_verdict(refs, tmp_path: Path) -> None:
 def test_check_api(refs) -> None:
     img = ocilens.load(refs["overwrite"][0], cache=False)
     r = check(img, {"lowestEfficiency": 0.9, "highestUserWastedPercent": None}, numbers="ocilens")
-    assert r.passed and [x.status for x in r.rules] == ["pass", "skip", "skip"]
+    assert r.passed and [x.status for x in r.rules] == ["pass", "skip", "skip", "skip"]
     r = check(img, {"highestWastedBytes": "200B", "highestUserWastedPercent": None})
-    assert not r.passed and [x.status for x in r.rules] == ["fail", "fail", "skip"]
+    assert not r.passed and [x.status for x in r.rules] == ["fail", "fail", "skip", "skip"]
     assert r.to_dict()["rules"][1]["threshold"] == 200
     with pytest.raises(ocilens.OcilensError):
         check(img, numbers="docker")
@@ -392,6 +393,45 @@ def test_check_api(refs) -> None:
         check(img, {"lowestEfficency": 0.5})
     with pytest.raises(ocilens.OcilensError):
         check(img, {"lowestEfficiency": 90})
+
+
+# ------------------------------------------------------------------------------ highestDownloadSavings
+
+
+def test_highest_download_savings(refs, tmp_path: Path) -> None:
+    """The download the fixes would save: /f's first version (100 bytes of a repeated text, overwritten) is
+    the one fix of the "overwritten" image; its download is its share of the first layer's blob."""
+    img = ocilens.load(refs["overwrite"][0], cache=False)
+    advice = img.bloat().advice
+    assert list(advice["kind"]) == ["overwritten"] and int(advice["bytes_saved"].iloc[0]) == 100
+    saving = int(advice["download_bytes_saved"].iloc[0])
+    assert 0 < saving <= int(img.layers["compressed_size"].iloc[0])
+    r = check(img, {"highestDownloadSavings": saving, "lowestEfficiency": 0, "highestUserWastedPercent": None})
+    assert r.passed and (r.rules[3].value, r.rules[3].status, r.rules[3].source) == (saving, "pass", "cli")
+    assert r.metrics["download_savings"] == saving
+    r = check(img, {"highestDownloadSavings": f"{saving - 1}B", "lowestEfficiency": 0,
+                    "highestUserWastedPercent": None})
+    assert not r.passed and r.rules[3].status == "fail"
+    base = ["--lowest-efficiency", "0", "--highest-user-wasted-percent", "disabled"]
+    assert ocilens_check(refs["overwrite"][0], *base, "--highest-download-savings", str(saving),
+                         cwd=tmp_path).returncode == 0
+    proc = ocilens_check(refs["overwrite"][0], *base, "--highest-download-savings", str(saving - 1), cwd=tmp_path)
+    assert proc.returncode == 1 and "FAIL  highestDownloadSavings" in proc.stdout and advice["fix"].iloc[0] in proc.stdout
+    proc = ocilens_check(refs["overwrite"][0], "--highest-download-savings", "lots", cwd=tmp_path)
+    assert proc.returncode == 2 and "--highest-download-savings" in proc.stderr, proc.stderr
+
+
+def test_highest_download_savings_in_dive_ci(refs, archives, tmp_path: Path) -> None:
+    """The same rule in ``.dive-ci``, under the same name (any case, as dive reads keys): ocilens applies it;
+    the real dive skips a rule it does not know, so one file serves both."""
+    (tmp_path / ".dive-ci").write_text("rules:\n  lowestEfficiency: 0\n  highestUserWastedPercent: disabled\n"
+                                       "  HighestDownloadSavings: 1B\n")
+    assert read_dive_ci(tmp_path / ".dive-ci")["highestDownloadSavings"] == 1
+    ours = ocilens_check(refs["overwrite"][0], cwd=tmp_path)
+    assert ours.returncode == 1 and "highestDownloadSavings" in ours.stdout and "(.dive-ci)" in ours.stdout
+    dive = subprocess.run(["dive", "--source", "docker-archive", str(archives["overwrite"])], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "CI": "true"}, timeout=120)
+    assert dive.returncode == 0, dive.stdout + dive.stderr
 
 
 # ------------------------------------------------------------------------------- against dive's own CI

@@ -50,6 +50,19 @@ EXPECT: dict[str, dict[str, object]] = {
         },
         "html": ["Diffs: what each layer did", "/app/settings.json", "Largest size changes", "shared layers"],
     },
+    "03-fix-the-bloat.ipynb": {
+        "cells": {
+            "build": r"<ocilens\.Image oci:.*layout:bloated .*layers=6",
+            "advice": r"layer_compression.*download_bytes_saved|download_bytes_saved.*layer_compression",
+            "apply": r"applied 7 fixes: logs, temp_files, .*layer_compression\n<ocilens\.Image oci:.*layout:fixed ",
+            "savings": r"predicted\s+real\s+download bytes saved\s+\d+\s+\d+\s+file bytes saved",
+            "plot": r"image/png",
+            "diff": r"/var/log/build\.log\s+removed",
+            "left": r"duplicate_content",
+        },
+        "html": ["Fix the bloat", "download_bytes_saved", "Predicted next to real", "/var/log/build.log",
+                 "to download"],
+    },
 }
 
 

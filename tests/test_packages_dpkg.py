@@ -98,6 +98,8 @@ class Truth:
     regular: dict[str, int] = field(default_factory=dict)  # package -> its regular files (inodes once)
     docs: dict[str, int] = field(default_factory=dict)  # package -> bytes of docs, man pages, translations
     listed: dict[str, list[str]] = field(default_factory=dict)  # package -> dpkg -L as printed
+    # package -> (Pre-Depends, Depends, Provides, Essential) as dpkg-query prints them
+    relations: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
 
 
 def dpkg_truth(root: Path) -> Truth:
@@ -109,6 +111,12 @@ def dpkg_truth(root: Path) -> Truth:
         if status.strip() in ("ii", "iU", "iF", "iW", "it", "hi"):
             pkgs[name] = (version, arch, int(size or 0) * 1024)
     truth = Truth(pkgs)
+    out = run("chroot", root, "dpkg-query", "-W", "-f=${Package}\t${Pre-Depends}\t${Depends}\t${Provides}\t"
+              "${Essential}\n")
+    for line in out.splitlines():
+        name, pre, dep, prov, essential = line.split("\t")
+        if name in pkgs:
+            truth.relations[name] = (pre, dep, prov, essential)
     kinds: dict[str, tuple[bool, tuple[int, int], int]] = {}  # path -> (regular?, inode, size)
     for name in pkgs:
         listed = [ln for ln in run("chroot", root, "dpkg", "-L", name).splitlines() if ln.startswith("/")]
@@ -279,6 +287,29 @@ def test_packages_are_dpkgs_installed_list(final: ocilens.Image, dpkg_image: Dpk
     got = {r.name: (r.version, r.architecture, int(r.installed_size)) for r in present.itertuples()}
     assert got == truth.packages
     assert len(truth.packages) > 80  # minbase, plus the demo package
+
+
+def _names(field: str) -> list[str]:
+    """dpkg-query's relationship text as the names a requirement accepts: ``a (>= 1) | b:any`` -> ``a|b``."""
+    out = []
+    for item in filter(None, (x.strip() for x in field.split(","))):
+        out.append("|".join(re.sub(r"\s*\(.*?\)", "", alt).strip().split(":")[0] for alt in item.split("|")))
+    return out
+
+
+def test_dependency_fields_are_dpkgs(final: ocilens.Image, dpkg_image: DpkgImage) -> None:
+    """Each package's Pre-Depends and Depends, Provides and Essential, as dpkg-query gives them."""
+    from ocilens.packages.model import model_of
+
+    truth = dpkg_image.truths[3]
+    present = {r.package.name: r.package for r in model_of(final).records if r.fate == "present"}
+    assert set(present) == set(truth.relations)
+    for name, (pre, dep, prov, essential) in truth.relations.items():
+        pkg = present[name]
+        assert list(pkg.depends) == _names(pre) + _names(dep), name
+        assert list(pkg.provides) == _names(prov), name
+        assert pkg.essential == (essential == "yes"), name
+    assert sum(p.essential for p in present.values()) > 10 and present["bash"].essential  # minbase's essentials
 
 
 def test_every_final_path_has_dpkgs_owner(final: ocilens.Image, dpkg_image: DpkgImage) -> None:

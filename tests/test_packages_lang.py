@@ -42,6 +42,7 @@ class State:
     files: dict[tuple[str, str], int] = field(default_factory=dict)
     arch: dict[tuple[str, str], str] = field(default_factory=dict)
     size: dict[tuple[str, str], int] = field(default_factory=dict)
+    requires: dict[str, list[str]] = field(default_factory=dict)  # name -> what the package file requires
 
     def own(self, root: Path, key: tuple[str, str], paths: list[str]) -> None:
         """Count the existing non-directories among ``paths`` (image-absolute) for ``key``."""
@@ -285,7 +286,7 @@ Release: 1
 Summary: ocilens test package
 License: MIT
 BuildArch: noarch
-%description
+{requires}%description
 A package for the ocilens tests.
 %install
 mkdir -p %{{buildroot}}/usr/share/{name} %{{buildroot}}/usr/bin
@@ -298,7 +299,7 @@ RPMDB = "/var/lib/rpm"
 
 
 def rpmbuild(work: Path, name: str, version: str, files: dict[str, str | tuple[str, int]],
-             epoch: int | None = None) -> Path:
+             epoch: int | None = None, requires: str | None = None) -> Path:
     """A noarch rpm by ``rpmbuild -bb``; a file is a printf format, or (character, count) for filler."""
     top = work / f"rpmbuild-{name}-{version}"
     (top / "SPECS").mkdir(parents=True)
@@ -307,7 +308,8 @@ def rpmbuild(work: Path, name: str, version: str, files: dict[str, str | tuple[s
     lines.append(f"chmod 755 %{{buildroot}}/usr/bin/{name}")
     spec = top / "SPECS" / f"{name}.spec"
     spec.write_text(SPEC.format(name=name, version=version, files="\n".join(lines),
-                                epoch=f"Epoch: {epoch}\n" if epoch is not None else ""))
+                                epoch=f"Epoch: {epoch}\n" if epoch is not None else "",
+                                requires=f"Requires: {requires}\n" if requires else ""))
     run("rpmbuild", "-bb", "--define", f"_topdir {top}", spec)
     return next((top / "RPMS" / "noarch").glob("*.rpm"))
 
@@ -339,7 +341,8 @@ def rpm_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int,
     demo11 = rpmbuild(work, "ocidemo", "1.1", {"/usr/share/ocidemo/data.txt": ("2", 14000),
                                                "/usr/bin/ocidemo": "#!/bin/sh\\necho 1.1\\n"})
     extra = rpmbuild(work, "ocidemo-extra", "2.0~beta1", {"/usr/share/ocidemo-extra/x.txt": ("x", 5000),
-                                                          "/usr/bin/ocidemo-extra": "#!/bin/sh\\n"}, epoch=2)
+                                                          "/usr/bin/ocidemo-extra": "#!/bin/sh\\n"}, epoch=2,
+                     requires="ocidemo >= 1.0")
     truths: dict[int, State] = {}
 
     def rpm(layer: int, *args: str) -> Callable[[Path], None]:
@@ -356,7 +359,24 @@ def rpm_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int,
         ("rpm -U ocidemo-1.1", rpm(1, "-U", "--nodeps", str(demo11)), None),
         ("rpm -e ocidemo-extra", rpm(2, "-e", "--nodeps", "ocidemo-extra"), "final"),
     ])
+    truths[0].requires = {name: run("rpm", "-qp", "--requires", str(rpm)).splitlines()
+                          for name, rpm in (("ocidemo", demo10), ("ocidemo-extra", extra))}
     return layout, truths
+
+
+def test_rpm_requires(rpm_image: tuple[Path, dict[int, State]]) -> None:
+    """Each package's requires, as ``rpm -qp --requires`` lists them (names only; rpm's own ``rpmlib(...)``
+    features left out), and its provides."""
+    from ocilens.packages.model import model_of
+
+    layout, truths = rpm_image
+    img = ocilens.load(f"oci:{layout}:first", progress=False)
+    got = {r.package.name: r.package for r in model_of(img).records}
+    for name, lines in truths[0].requires.items():
+        want = list(dict.fromkeys(ln.split()[0] for ln in lines if not ln.startswith("rpmlib(")))
+        assert list(got[name].depends) == want, name
+    assert "ocidemo" in got["ocidemo-extra"].depends and "/bin/sh" in got["ocidemo-extra"].depends
+    assert "ocidemo-extra" in got["ocidemo-extra"].provides
 
 
 def test_rpm_packages(rpm_image: tuple[Path, dict[int, State]]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 
 from ocilens.packages import apk, dpkg, python
-from ocilens.packages.base import DbFiles, join, stanzas
+from ocilens.packages.base import DbFiles, join, relation_names, stanzas
 
 
 def db(files: dict[str, str | bytes]) -> DbFiles:
@@ -49,6 +49,22 @@ def test_dpkg_states_and_multiarch_lists() -> None:
     assert list(stanzas("A: 1\n b\nB: 2\n\n\nA: 3\n")) == [{"A": "1\nb", "B": "2"}, {"A": "3"}]
 
 
+def test_dpkg_dependency_fields() -> None:
+    """Pre-Depends and Depends as names (versions, architecture qualifiers and build profiles dropped,
+    alternatives kept together), Provides, Essential: as dpkg's status writes them."""
+    status = ("Package: tar\nStatus: install ok installed\nEssential: yes\nVersion: 1.34+dfsg-1.2\nArchitecture: amd64\n"
+              "Pre-Depends: libacl1 (>= 2.2.23), libc6 (>= 2.34), libselinux1 (>= 3.1~)\n\n"
+              "Package: python3\nStatus: install ok installed\nVersion: 3.11.2-1+b1\nArchitecture: amd64\n"
+              "Provides: python3-profiler\nDepends: python3.11 (>= 3.11.2-1~), libpython3-stdlib (= 3.11.2-1+b1),\n"
+              " python3-minimal:any | python3-minimal-alt [amd64], debconf (>= 0.5) | debconf-2.0 <!nocheck>\n")
+    by = {p.name: p for p in dpkg.read(db({"/var/lib/dpkg/status": status}))}
+    assert by["tar"].depends == ("libacl1", "libc6", "libselinux1") and by["tar"].essential
+    py = by["python3"]
+    assert py.depends == ("python3.11", "libpython3-stdlib", "python3-minimal|python3-minimal-alt", "debconf|debconf-2.0")
+    assert py.provides == ("python3-profiler",) and not py.essential
+    assert relation_names("") == () and relation_names("a:native (>= 1)") == ("a",)
+
+
 def test_egg_info_forms() -> None:
     site = "/usr/lib/python3/dist-packages"
     pkgs = python.read(db({
@@ -73,12 +89,17 @@ def test_egg_info_forms() -> None:
 
 def test_apk_paragraphs() -> None:
     text = ("C:Q1abc=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nS:500000\nI:900000\nT:Size optimized toolbox\n"
-            "o:busybox\nF:bin\nR:busybox\na:0:0:755\nZ:Q1def=\nF:etc\nR:securetty\nZ:Q1ghi=\nF:etc/busybox-paths.d\n"
+            "o:busybox\nD:so:libc.musl-x86_64.so.1 !busybox-extras musl>=1.2\np:/bin/sh cmd:busybox=1.36.1-r15 cmd:sh\n"
+            "F:bin\nR:busybox\na:0:0:755\nZ:Q1def=\nF:etc\nR:securetty\nZ:Q1ghi=\nF:etc/busybox-paths.d\n"
             "R:busybox\n\nP:empty\nV:1-r0\n\n")
     pkgs = apk.read(db({"/lib/apk/db/installed": text}))
     assert [(p.name, p.version, p.architecture, p.installed_size) for p in pkgs] == [
         ("busybox", "1.36.1-r15", "x86_64", 900000), ("empty", "1-r0", None, None)]
     assert pkgs[0].paths == ("/bin/busybox", "/etc/securetty", "/etc/busybox-paths.d/busybox")
+    # D: dependencies (a ! conflict is not one, versions dropped) and p: provides
+    assert pkgs[0].depends == ("so:libc.musl-x86_64.so.1", "musl")
+    assert pkgs[0].provides == ("/bin/sh", "cmd:busybox", "cmd:sh")
+    assert (pkgs[1].depends, pkgs[1].provides) == ((), ())
 
 
 def test_join() -> None:

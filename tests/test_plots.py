@@ -4,7 +4,7 @@ it draws from, on Axes of a ``matplotlib.figure.Figure`` owned by the test (Agg,
 from __future__ import annotations
 
 import io
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import matplotlib
@@ -51,9 +51,15 @@ def test_layer_sizes_segments_are_the_per_layer_columns(img: ocilens.Image, ax: 
     per = img.bloat().per_layer
     assert plots.layer_sizes(img, ax) is ax
     drawn = bars(ax)
-    assert [c.get_label() for c in drawn] == [label for _, label, _ in plots.SEGMENTS]
+    # The sample has no unappliable entry: that segment is left out, the other four are drawn.
+    assert int(per["wasted_unappliable"].sum()) == 0
+    shown = [s for s in plots.SEGMENTS if s[0] != "wasted_unappliable"]
+    assert [c.get_label() for c in drawn] == [label for _, label, _ in shown]
+    # The legend speaks the causes' words, as the report's tables do (no identifiers).
+    assert [label for _, label, _ in plots.SEGMENTS] == ["visible", "overwritten", "deleted later", "metadata only",
+                                                         "unappliable"]
     bottoms = [0] * len(per)
-    for container, (column, _, colour) in zip(drawn, plots.SEGMENTS):
+    for container, (column, _, colour) in zip(drawn, shown):
         assert [p.get_height() for p in container.patches] == [int(v) for v in per[column]], column
         assert [p.get_y() for p in container.patches] == bottoms, f"{column} is not stacked on the ones below"
         assert {to_hex(p.get_facecolor()) for p in container.patches} == {colour}
@@ -61,7 +67,19 @@ def test_layer_sizes_segments_are_the_per_layer_columns(img: ocilens.Image, ax: 
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(i) for i in img.layers["layer"]]
     # Each stack is the layer's shipped bytes, and the fates really occur in this image.
     assert bottoms == [int(v) for v in img.layers["shipped_bytes"]]
-    assert all(sum(int(v) for v in per[column]) > 0 for column, _, _ in plots.SEGMENTS)
+    assert all(sum(int(v) for v in per[column]) > 0 for column, _, _ in shown)
+
+
+def test_layer_sizes_draws_unappliable_bytes_when_there_are_some(tmp_path: Path, ax: Axes) -> None:
+    """A file under a path that is a file in a lower layer cannot be applied: it ships and is never visible."""
+    layout = layout_from_tars(tmp_path, [tar_layer([Entry.file("x", b"x" * 100)]),
+                                         tar_layer([Entry.file("x/under", b"u" * 700)])])
+    img = ocilens.load(f"oci:{layout}:t", progress=False)
+    plots.layer_sizes(img, ax)
+    drawn = {c.get_label(): [p.get_height() for p in c.patches] for c in bars(ax)}
+    assert drawn["unappliable"] == [0, 700]
+    totals = [sum(h) for h in zip(*drawn.values())]
+    assert totals == [100, 700] == [int(v) for v in img.layers["shipped_bytes"]]
 
 
 def test_layer_sizes_stacks_sum_to_shipped_bytes(img: ocilens.Image, ax: Axes) -> None:
@@ -84,11 +102,34 @@ def test_waste_by_cause_widths_are_by_cause_bytes(img: ocilens.Image, ax: Axes) 
     labels = ytick_texts(ax)[::-1]
     assert len(labels) == len(by)
     for label, row in zip(labels, by.itertuples(index=False)):
-        assert label.startswith(f"{row.cause} by layer {row.by_layer}: "), label
-        assert str(row.by_created_by)[:30] in label
+        first, second = label.split("\n")
+        # The cause in words (never the identifier), and the layer whose instruction made the waste.
+        assert first == f"{str(row.cause).replace('_', ' ')}, made by layer {row.by_layer}", label
+        # The instruction as written in the history, less its /bin/sh -c: whole words only, none cut.
+        command = " ".join(str(row.by_created_by).split()).replace("/bin/sh -c ", "")
+        command = command.removesuffix(" # buildkit")
+        shown = second.removesuffix(" …").split(" ")
+        assert shown == command.split(" ")[:len(shown)], (second, command)
+        assert second == command or second.endswith(" …"), (second, command)
+        assert len(second) <= plots.LABEL_CHARS
+    # The sample's chmod: "… /usr/bin/l" used to be cut mid-name; now the label stops at a whole word.
+    chmod = next(t for t in labels if "chmod" in t)
+    assert chmod.endswith("/usr/bin/less …"), chmod
     colours = {column.removeprefix("wasted_"): colour for column, _, colour in plots.SEGMENTS}
     drawn = [to_hex(p.get_facecolor()) for p in container.patches][::-1]
     assert drawn == [colours[str(c)] for c in by["cause"]]
+
+
+@pytest.mark.parametrize("path, limit, want", [
+    ("/usr/share/locale/ka/LC_MESSAGES/sed.mo", 30, "…/locale/ka/LC_MESSAGES/sed.mo"),
+    ("/usr/bin/less", 30, "/usr/bin/less"),
+    ("/opt/" + "n" * 50, 30, "…/" + "n" * 50),  # one name longer than the limit: kept whole
+])
+def test_short_path_cuts_at_slashes_only(path: str, limit: int, want: str) -> None:
+    got = plots.short_path(path, limit)
+    assert got == want
+    assert got.startswith("…/") or got == path
+    assert path.endswith(got.removeprefix("…"))  # a tail of whole names
 
 
 def test_waste_by_cause_keeps_the_top(img: ocilens.Image, ax: Axes) -> None:
@@ -162,7 +203,7 @@ def test_diff_sizes_draws_the_largest_changes(two_images: tuple[ocilens.Image, o
     assert plots.diff_sizes(d, ax) is ax
     (container,) = bars(ax)
     drawn = dict(zip(ytick_texts(ax), (p.get_width() for p in container.patches)))
-    expected = {f"{r.change}: {r.path}": int(r.size_delta) for r in d.files.itertuples(index=False)}
+    expected = {f"{r.change}: {r.path}": int(r.size_delta) for r in d.files.itertuples(index=False)}  # short paths
     assert drawn == expected
     assert drawn == {"modified: /app/grows": 3000, "modified: /app/shrinks": -4990, "removed: /app/goes": -3000,
                      "added: /app/new": 700}
@@ -174,6 +215,18 @@ def test_diff_sizes_draws_the_largest_changes(two_images: tuple[ocilens.Image, o
     other = Figure().subplots()
     assert d.plot(ax=other) is other
     assert [p.get_width() for p in bars(other)[0].patches] == [p.get_width() for p in container.patches]
+
+
+def test_diff_sizes_shortens_long_paths_at_slashes(tmp_path: Path, ax: Axes) -> None:
+    deep = "srv/" + "/".join(f"level{i}" for i in range(8)) + "/payload.bin"
+    a = layout_from_tars(tmp_path, [tar_layer([Entry.file("x", b"x")])])
+    b = layout_from_tars(tmp_path, [tar_layer([Entry.file("x", b"x")]), tar_layer([Entry.file(deep, b"p" * 900)])])
+    d = ocilens.load(f"oci:{a}:t", progress=False).diff(ocilens.load(f"oci:{b}:t", progress=False))
+    plots.diff_sizes(d, ax)
+    (label,) = [t for t in ytick_texts(ax) if "payload" in t]
+    change, shown = label.split(": ", 1)
+    assert change == "added" and shown.startswith("…/") and ("/" + deep).endswith(shown[1:])
+    assert len(label) <= plots.LABEL_CHARS
 
 
 def test_diff_sizes_of_an_empty_diff_says_so(two_images: tuple[ocilens.Image, ocilens.Image], ax: Axes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,10 +84,16 @@ def test_widget_panel_follows_a_real_load(ref: str, descriptors, capsys: pytest.
     sizes = [s for _, s in descriptors]
     assert list(img.layers["compressed_size"]) == sizes
     assert len(wp.bars) == len(wp.states) == len(wp.rows.children) == 3
-    assert wp.panel.children == (wp.title, wp.overall, wp.rows)
+    assert wp.panel.children == (wp.title, wp.stream_rows, wp.overall_row, wp.rows)
+    total_label, total_bar, total_numbers = wp.overall_row.children
+    assert total_bar is wp.overall and total_label.value == "total"
     for i, ((digest, size), bar, state, row) in enumerate(zip(descriptors, wp.bars, wp.states, wp.rows.children)):
-        label, row_bar, row_state = row.children
+        label, row_bar, numbers, row_state = row.children
         assert row_bar is bar and row_state is state
+        # the total's bar and label are as long as every layer's
+        assert (bar.layout.width, label.layout.width) == (total_bar.layout.width, total_label.layout.width)
+        assert re.fullmatch(r"100% [\d.]+ [kM]?B/[\d.]+ [kM]?B \[\d\d:\d\d<00:00, [\d.]+ [kMG]?B/s\]", numbers.value), (
+            numbers.value)
         assert (bar.min, bar.max, bar.value) == (0, size, size), f"layer {i}"
         assert bar.bar_style == "success"
         assert state.value == "done"
@@ -305,3 +312,57 @@ def test_callable_hears_the_error(tmp_path: Path) -> None:
     with pytest.raises(ocilens.OcilensError) as caught:
         ocilens.load(f"oci:{tmp_path / 'nothing-here'}:t", progress=lambda event, **info: seen.append((event, info)))
     assert [e for e, _ in seen][-1] == "error" and seen[-1][1]["error"] is caught.value
+
+
+# ------------------------------------------------------------------------------------ tqdm's conventions
+
+
+def test_numbers_follow_tqdm() -> None:
+    from ocilens.progress import tqdm_stats
+
+    assert tqdm_stats(800_000, 2_000_000, 2.0) == " 40% 800.0 kB/2.0 MB [00:02<00:03, 400.0 kB/s]"
+    assert tqdm_stats(0, 2_000_000, 0.0) == "  0% 0 B/2.0 MB [00:00<?, ? B/s]"
+    assert tqdm_stats(3_500_000, None, 3725.0) == "3.5 MB [1:02:05, 940 B/s]"  # unknown total: no percentage
+
+
+def test_text_bar_is_tqdm_style(ref: str) -> None:
+    stream = io.StringIO()
+    ocilens.load(ref, progress=TextProgress(stream=stream), workers=1)
+    frames = [f.rstrip() for f in stream.getvalue().rstrip("\n").split("\r")[1:-1]]
+    live = [f for f in frames if "layers" in f]
+    pattern = (r"ocilens: \w+ +\d+%\|[█▏▎▍▌▋▊▉ ]{24}\| [\d.]+ [kM]?B/[\d.]+ [kM]?B "
+               r"\[\d\d:\d\d<([\d:]+|\?), (\? |[\d.]+ [kMG]?)B/s\] \d/3 layers")
+    assert live and all(re.fullmatch(pattern, f) for f in live), live
+    assert live[-1].startswith("ocilens: scanning 100%|" + "█" * 24 + "|")
+
+
+def test_a_stream_of_unknown_size_shows_bytes_and_rate() -> None:
+    """Standard input or an engine's export: ``download`` events with ``total=None`` before any manifest."""
+    stream = io.StringIO()
+    text = TextProgress(stream=stream)
+    text("resolve", reference="docker-daemon:app:1")
+    text("download", digest="sha256:" + "c" * 64, done=3_000_000, total=None)
+    line = text.line()
+    assert re.fullmatch(r"ocilens: docker-daemon:app:1: reading 3\.0 MB \[00:00, [\d.]+ [kMG]?B/s\]", line), line
+    assert "%" not in line
+    wp = WidgetProgress()
+    wp("resolve", reference="docker-daemon:app:1")
+    wp("download", digest="sha256:" + "c" * 64, done=3_000_000, total=None)
+    wp.render("assemble")  # drawn now, not a tenth of a second later
+    (row,) = wp.stream_rows.children
+    label, numbers = row.children
+    assert label.value == "reading " + "c" * 12
+    assert re.fullmatch(r"3\.0 MB \[00:00, [\d.]+ [kMG]?B/s\]", numbers.value), numbers.value
+
+
+@pytest.mark.parametrize("front", ["text", "widget"])
+def test_a_failure_before_resolving_names_the_reference(front: str, tmp_path: Path) -> None:
+    """A missing path fails before "resolve": the line used to read "ocilens: : failed after 0.0s"."""
+    missing = str(tmp_path / "no-such-layout")
+    reporter = TextProgress(stream=io.StringIO()) if front == "text" else WidgetProgress()
+    with pytest.raises(ocilens.SourceNotFound):
+        ocilens.load(f"oci:{missing}:t", progress=reporter)
+    assert reporter.summary().startswith(f"ocilens: oci:{missing}:t: failed after "), reporter.summary()
+    bare = TextProgress(stream=io.StringIO())
+    bare("error", error=RuntimeError("boom"))
+    assert bare.summary().startswith("ocilens: failed after ")

@@ -39,10 +39,12 @@ IMAGE_COLUMNS = {
     "reference": "string", "digest": "string", "image_id": "string", "platform": "string",
     "layers": "Int64", "compressed_size": "Int64", "uncompressed_size": "Int64",
     "shipped_bytes": "Int64", "visible_bytes": "Int64", "wasted_bytes": "Int64", "efficiency": "Float64",
+    "shipped_download_bytes": "Int64", "visible_download_bytes": "Int64", "wasted_download_bytes": "Int64",
     "duplicate_bytes": "Int64", "junk_bytes": "Int64",
     "dive_efficiency": "Float64", "dive_wasted_bytes": "Int64", "dive_user_wasted_percent": "Float64",
     "top_cause": "string", "top_cause_layer": "Int16", "top_cause_created_by": "string",
-    "top_cause_bytes": "Int64", "shared_layers": "Int64", "unique_bytes": "Int64",
+    "top_cause_bytes": "Int64", "top_fix_kind": "string", "top_fix": "string", "top_fix_download_bytes": "Int64",
+    "advice_download_bytes": "Int64", "shared_layers": "Int64", "unique_bytes": "Int64",
     "error_type": "string", "error": "string",
 }
 LAYER_COLUMNS = {
@@ -164,9 +166,16 @@ def _summary_row(member: _Member, img: "Image") -> dict[str, Any]:
         "platform": str(img.platform) if img.platform else None, "layers": len(img.scans),
         "compressed_size": int(layers["compressed_size"].sum()),
         "uncompressed_size": int(layers["uncompressed_size"].sum()),
-        **{k: s[k] for k in ("shipped_bytes", "visible_bytes", "wasted_bytes", "efficiency", "duplicate_bytes",
-                             "junk_bytes", "dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent")},
+        **{k: s[k] for k in ("shipped_bytes", "visible_bytes", "wasted_bytes", "efficiency", "shipped_download_bytes",
+                             "visible_download_bytes", "wasted_download_bytes", "duplicate_bytes", "junk_bytes",
+                             "dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent")},
     }
+    advice = b.advice  # the fixes: the first, and the download all of them would save
+    row["advice_download_bytes"] = int(advice["download_bytes_saved"].sum()) if len(advice) else 0
+    if len(advice):
+        top_fix = advice.iloc[0]
+        row.update(top_fix_kind=str(top_fix["kind"]), top_fix=str(top_fix["fix"]),
+                   top_fix_download_bytes=int(top_fix["download_bytes_saved"]))
     by = b.by_cause
     if len(by):
         top = by.iloc[0]

@@ -1,6 +1,7 @@
 """apk (Alpine, Wolfi): ``/lib/apk/db/installed``, one paragraph per package of ``X:value`` lines:
 ``P`` name, ``V`` version, ``A`` architecture, ``I`` installed size, ``o`` origin, ``F`` a directory
-(relative to the root) and the ``R`` files in it that follow, ``Z``/``a``/``M`` checksums and modes.
+(relative to the root) and the ``R`` files in it that follow, ``D`` dependencies and ``p`` provides
+(``so:``, ``cmd:``, ``pc:`` names too), ``Z``/``a``/``M`` checksums and modes.
 
 Versions compare as apk does: numbers, an optional letter, ``_alpha`` ... ``_p`` suffixes, ``-rN``.
 """
@@ -21,9 +22,26 @@ def is_database(path: str) -> bool:
     return path in INSTALLED
 
 
-def parse(data: bytes) -> tuple[tuple[str, str, str | None, int | None, str | None, tuple[str, ...]], ...]:
-    """(name, version, arch, installed size, origin, files) per package paragraph."""
-    out: list[tuple[str, str, str | None, int | None, str | None, tuple[str, ...]]] = []
+_Record = tuple[str, str, "str | None", "int | None", "str | None", tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_CONSTRAINT = re.compile(r"[<>=~].*$")
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """apk's space-separated dependency or provides words as names: ``so:libc.musl-x86_64.so.1``,
+    ``busybox>1.0`` -> ``busybox``, ``cmd:sh=1.36`` -> ``cmd:sh``; ``!name`` (a conflict) is dropped."""
+    out = []
+    for word in value.split():
+        if word.startswith("!"):
+            continue
+        name = _CONSTRAINT.sub("", word)
+        if name:
+            out.append(name)
+    return tuple(out)
+
+
+def parse(data: bytes) -> tuple[_Record, ...]:
+    """(name, version, arch, installed size, origin, files, depends, provides) per package paragraph."""
+    out: list[_Record] = []
     name: str | None = None
     version: str | None = None
     arch: str | None = None
@@ -31,16 +49,19 @@ def parse(data: bytes) -> tuple[tuple[str, str, str | None, int | None, str | No
     size: int | None = None
     files: list[str] = []
     directory = ""
+    depends: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
 
     def flush() -> None:
-        if name:
-            out.append((name, version or "", arch, size, origin or name, tuple(files)))  # o: is the source
+        if name:  # o: is the source
+            out.append((name, version or "", arch, size, origin or name, tuple(files), depends, provides))
 
     for line in data.decode("utf-8", "surrogateescape").splitlines():
         if not line.strip():
             flush()
             name = version = arch = origin = None
             size, files, directory = None, [], ""
+            depends = provides = ()
             continue
         key, sep, value = line.partition(":")
         if not sep or len(key) != 1:
@@ -59,6 +80,10 @@ def parse(data: bytes) -> tuple[tuple[str, str, str | None, int | None, str | No
             directory = value.strip("/")
         elif key == "R":
             files.append(f"/{directory}/{value}" if directory else f"/{value}")
+        elif key == "D":
+            depends = _names(value)
+        elif key == "p":
+            provides = _names(value)
     flush()
     return tuple(out)
 

@@ -9,7 +9,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..paths import normalize_path
 
-__all__ = ["Package", "DbFiles", "Capture", "stanzas", "generic_compare", "ECOSYSTEMS", "OS_ECOSYSTEMS", "join"]
+__all__ = ["Package", "DbFiles", "Capture", "stanzas", "generic_compare", "ECOSYSTEMS", "OS_ECOSYSTEMS", "join",
+           "relation_names"]
 
 # The ecosystems in the order their claims are applied: a later one wins a path two of them list (the
 # system package manager installed the Python or npm package it ships, so it is the owner a user acts on).
@@ -49,6 +50,14 @@ class Package:
     installed_size: int | None = None
     source: str | None = None
     key_name: str = ""  # the name as compared (PEP 503-normalized for Python); defaults to name
+    #: What it needs installed, from the database's dependency fields (dpkg ``Pre-Depends``/``Depends``, apk
+    #: ``D:``, rpm requires): one item per requirement, names only (versions dropped), alternatives joined
+    #: by ``|`` (``debconf|debconf-2.0``). Empty for ecosystems whose databases do not say.
+    depends: tuple[str, ...] = ()
+    #: The other names it satisfies requirements for (dpkg ``Provides``, apk ``p:``, rpm provides).
+    provides: tuple[str, ...] = ()
+    #: The package manager refuses to remove it (dpkg ``Essential: yes``).
+    essential: bool = False
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -88,14 +97,34 @@ class DbFiles:
 def read_records(db: DbFiles, ecosystem: str, paths: tuple[str, ...],
                  parse: Callable[[bytes], Any]) -> list["Package"]:
     """Packages from single-file databases whose ``parse`` yields ``(name, version, arch, installed size,
-    source, files)`` records (apk's ``installed``, rpm's sqlite)."""
+    source, files, depends, provides)`` records (apk's ``installed``, rpm's sqlite)."""
     out: list[Package] = []
     for path in paths:
         if path in db:
-            for name, version, arch, size, source, files in db.cached(ecosystem, path, parse):
+            for name, version, arch, size, source, files, depends, provides in db.cached(ecosystem, path, parse):
                 out.append(Package(ecosystem, name, version, arch, path, files, installed_size=size,
-                                   source=source))
+                                   source=source, depends=depends, provides=provides))
     return out
+
+
+_VERSION_TAIL = re.compile(r"\s*(\(.*?\)|\[.*?\]|<.*?>)")
+
+
+def relation_names(field: str | None) -> tuple[str, ...]:
+    """A Debian relationship field (``Depends``, ``Pre-Depends``, ``Provides``) as names: ``a (>= 1), b:any
+    | c [amd64]`` -> ``("a", "b|c")``. Versions, architecture qualifiers and build profiles are dropped."""
+    if not field:
+        return ()
+    out: list[str] = []
+    for item in field.replace("\n", " ").split(","):
+        alternatives = []
+        for alt in item.split("|"):
+            name = _VERSION_TAIL.sub("", alt).strip().split(":")[0].strip()
+            if name:
+                alternatives.append(name)
+        if alternatives:
+            out.append("|".join(alternatives))
+    return tuple(out)
 
 
 def join(directory: str, rel: str) -> str:

@@ -6,7 +6,7 @@ Versions compare with dpkg's own algorithm (``[epoch:]upstream[-revision]``, ``~
 
 from __future__ import annotations
 
-from .base import Capture, DbFiles, Package, compare_evr, stanzas
+from .base import Capture, DbFiles, Package, compare_evr, relation_names, stanzas
 
 __all__ = ["STATUS", "CAPTURE", "read", "compare", "is_database"]
 
@@ -24,8 +24,12 @@ def is_database(path: str) -> bool:
     return path == STATUS or path.startswith(STATUS_D) or (path.startswith(INFO) and path.endswith(".list"))
 
 
-def _status(data: bytes) -> tuple[tuple[str, str, str, str | None, str | None], ...]:
-    """(name, version, arch, installed size, source) of each package whose files are present."""
+_Status = tuple[str, str, str, "str | None", "str | None", tuple[str, ...], tuple[str, ...], bool]
+
+
+def _status(data: bytes) -> tuple[_Status, ...]:
+    """(name, version, arch, installed size, source, depends, provides, essential) of each package whose
+    files are present; depends are ``Pre-Depends`` then ``Depends``, as names (``base.relation_names``)."""
     out = []
     for st in stanzas(data.decode("utf-8", "replace")):
         name = st.get("Package")
@@ -36,7 +40,9 @@ def _status(data: bytes) -> tuple[tuple[str, str, str, str | None, str | None], 
             continue
         source = st.get("Source")
         out.append((name, st.get("Version", ""), st.get("Architecture", ""), st.get("Installed-Size"),
-                    source.split()[0] if source else None))
+                    source.split()[0] if source else None,
+                    relation_names(st.get("Pre-Depends")) + relation_names(st.get("Depends")),
+                    relation_names(st.get("Provides")), st.get("Essential", "").strip().lower() == "yes"))
     return tuple(out)
 
 
@@ -65,21 +71,25 @@ def read(db: DbFiles) -> list[Package]:
     """The packages the dpkg database of one layer state lists as installed."""
     out: list[Package] = []
     if STATUS in db:
-        for name, version, arch, size, source in db.cached("dpkg-status", STATUS, _status):
+        for name, version, arch, size, source, depends, provides, essential in db.cached("dpkg-status", STATUS,
+                                                                                          _status):
             paths: tuple[str, ...] = ()
             for candidate in (f"{INFO}{name}:{arch}.list", f"{INFO}{name}.list"):
                 if candidate in db:
                     paths = db.cached("dpkg-list", candidate, _list)
                     break
             out.append(Package("dpkg", name, version, arch or None, "/var/lib/dpkg", paths,
-                               installed_size=_size(size), source=source or name))
+                               installed_size=_size(size), source=source or name, depends=depends,
+                               provides=provides, essential=essential))
     # distroless: one status stanza per file, the file list in <name>.md5sums beside it
     for path in sorted(p for p in db.files if p.startswith(STATUS_D) and not p.endswith(".md5sums")):
-        for name, version, arch, size, source in db.cached("dpkg-status", path, _status):
+        for name, version, arch, size, source, depends, provides, essential in db.cached("dpkg-status", path,
+                                                                                          _status):
             md5 = path + ".md5sums"
             paths = db.cached("dpkg-md5sums", md5, _md5sums) if md5 in db else ()
             out.append(Package("dpkg", name, version, arch or None, "/var/lib/dpkg", paths,
-                               installed_size=_size(size), source=source or name))
+                               installed_size=_size(size), source=source or name, depends=depends,
+                               provides=provides, essential=essential))
     return out
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..bloat import WASTE_CAUSES
 from .model import ECOSYSTEM_DTYPE, FATE_DTYPE, PackageModel, compare_versions, model_of
 from .python import canonical_name
 
@@ -23,7 +24,7 @@ PACKAGE_COLUMNS = ("package", "ecosystem", "package_id")
 CHANGES = ("added", "removed", "upgraded", "downgraded", "changed", "unchanged")
 _CHANGE_DTYPE = pd.CategoricalDtype(CHANGES)
 _ECO_CODE = {e: i for i, e in enumerate(ECOSYSTEM_DTYPE.categories)}
-_CAUSES = ("deleted_later", "overwritten", "metadata_only")
+_CAUSES = WASTE_CAUSES
 # Documentation a package installs that images rarely need (dpkg's path-exclude, apk's -doc split, rpm's
 # --excludedocs drop it): docs, man and info pages, translations.
 DOC_PATHS = r"^/usr/(?:local/)?share/(?:doc|man|info|locale|gtk-doc|help)/"

@@ -344,9 +344,5 @@ class PackageModel:
 
 
 def model_of(image: "Image") -> PackageModel:
-    """The image's package model, built on first use and kept on the image."""
-    model = image.__dict__.get("_package_model")
-    if model is None:
-        model = PackageModel(image.scans, image.assembly)
-        image.__dict__["_package_model"] = model
-    return model
+    """The image's package model (``Image.package_model``: built on first use, kept by the image)."""
+    return image.package_model

@@ -30,10 +30,10 @@ CAPTURE = Capture(r"/(var/lib|usr/lib/sysimage)/rpm/rpmdb\.sqlite(-wal)?",
                   suffixes=("rpmdb.sqlite", "rpmdb.sqlite-wal"))
 
 NAME, VERSION, RELEASE, EPOCH, SIZE, ARCH = 1000, 1001, 1002, 1003, 1009, 1022
-OLDFILENAMES, FILESIZES, SOURCERPM = 1027, 1028, 1044
+OLDFILENAMES, FILESIZES, SOURCERPM, PROVIDENAME, REQUIRENAME = 1027, 1028, 1044, 1047, 1049
 DIRINDEXES, BASENAMES, DIRNAMES, LONGSIZE = 1116, 1117, 1118, 5009
 _WANTED = {NAME, VERSION, RELEASE, EPOCH, SIZE, ARCH, OLDFILENAMES, SOURCERPM, DIRINDEXES, BASENAMES, DIRNAMES,
-           LONGSIZE}
+           LONGSIZE, PROVIDENAME, REQUIRENAME}
 _MAGIC = b"\x8e\xad\xe8\x01"
 _INT = {2: (1, "B"), 3: (2, "H"), 4: (4, "I"), 5: (8, "Q")}  # type -> (width, struct code)
 
@@ -94,6 +94,18 @@ def _first(h: dict[int, Any], tag: int) -> Any:
     return v[0] if isinstance(v, list) and v and not isinstance(v[0], str) else v
 
 
+def _strings(h: dict[int, Any], tag: int) -> tuple[str, ...]:
+    v = h.get(tag)
+    if isinstance(v, str):
+        v = [v]
+    return tuple(x for x in v or () if isinstance(x, str))
+
+
+def _requires(h: dict[int, Any]) -> tuple[str, ...]:
+    """The names a package requires, without rpm's own features (``rpmlib(...)``), each once, in order."""
+    return tuple(dict.fromkeys(r for r in _strings(h, REQUIRENAME) if not r.startswith("rpmlib(")))
+
+
 def evr(h: dict[int, Any]) -> str:
     """``[epoch:]version-release`` of a parsed header."""
     epoch = _first(h, EPOCH)
@@ -111,8 +123,9 @@ def _connect(data: bytes) -> sqlite3.Connection:
     return con
 
 
-def parse_database(data: bytes) -> tuple[tuple[str, str, str | None, int | None, str | None, tuple[str, ...]], ...]:
-    """(name, [epoch:]version-release, arch, size, source rpm, files) of each package in an rpmdb.sqlite."""
+def parse_database(data: bytes) -> tuple[tuple[Any, ...], ...]:
+    """(name, [epoch:]version-release, arch, size, source rpm, files, requires, provides) of each package in
+    an rpmdb.sqlite; requires are names (``libc.so.6()(64bit)``, ``/bin/sh``), provides too."""
     import sqlite3
 
     con = _connect(data)
@@ -135,7 +148,8 @@ def parse_database(data: bytes) -> tuple[tuple[str, str, str | None, int | None,
         if size is None:
             size = _first(h, SIZE)
         arch = h.get(ARCH)
-        out.append((name, evr(h), arch if isinstance(arch, str) else None, size, h.get(SOURCERPM), _files(h)))
+        out.append((name, evr(h), arch if isinstance(arch, str) else None, size, h.get(SOURCERPM), _files(h),
+                    _requires(h), _strings(h, PROVIDENAME)))
     return tuple(out)
 
 
