@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import OcilensError
+from .units import short_words
 
 if TYPE_CHECKING:
     from .bloat import Bloat
@@ -120,8 +121,8 @@ MIN_SAMPLED_BLOB = 512 << 10
 
 def short_instruction(created_by: Any, limit: int = 70) -> str | None:
     """A history ``created_by`` as the Dockerfile line it came from, on one line and at most ``limit`` long:
-    ``/bin/sh -c #(nop) COPY ...`` -> ``COPY ...``, ``/bin/sh -c apt-get ...`` -> ``RUN apt-get ...``,
-    buildkit's ``RUN |2 A=1 B=2 /bin/sh -c ...`` and ``# buildkit`` suffix dropped. None when there is none."""
+    ``/bin/sh -c #(nop) COPY ...`` -> ``COPY ...``, ``/bin/sh -c apt-get ...`` -> ``RUN apt-get ...`` (cut at
+    a space, never inside a word or path), buildkit's ``RUN |2 A=1 B=2 /bin/sh -c ...`` and ``# buildkit`` suffix dropped. None when there is none."""
     if created_by is None or created_by is pd.NA or not isinstance(created_by, str) or not created_by.strip():
         return None
     s = " ".join(created_by.split())
@@ -129,9 +130,7 @@ def short_instruction(created_by: Any, limit: int = 70) -> str | None:
     s = re.sub(r"^(RUN )?\|\d+ (?:\S+=\S* )*", r"\1", s)
     s = re.sub(r"^/bin/(?:ba)?sh -c #\(nop\)\s*", "", s)
     s = re.sub(r"^(?:RUN )?/bin/(?:ba)?sh -c ", "RUN ", s)
-    if len(s) > limit:
-        s = s[:limit - 3].rstrip() + "..."
-    return s
+    return short_words(s, limit)
 
 
 def layer_name(layers: pd.DataFrame, layer: int) -> str:

@@ -251,15 +251,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     b = _load(args, args.b)
     d = a.diff(b)
     s = d.summary()
-    from .diff import change_counts, counts_text
     from .html import signed
-    from .tree import Tree, diff_entries
 
-    tree = Tree(diff_entries(d))  # what the explorer's and the report's trees of this diff add up
     print(f"{a.reference} -> {b.reference}")
-    delta = f"{signed(s['size_delta'])} ({s['size_delta']:+,} B)" if s["size_delta"] else "0 B"
-    print(f"files: {counts_text(change_counts(d.files))}: {human_bytes(tree.total_bytes)} written or removed, "
-          f"size change {delta}; {s['shared_layers']} shared layers ({s['shared_content_layers']} by content)")
+    print(f"files: {d.headline()}")
     if a.image_id == b.image_id and list(a.layers["diff_id"]) == list(b.layers["diff_id"]):
         same = list(a.layers["digest"]) == list(b.layers["digest"])
         print("identical: the same config and layer content (diff_ids); " + (

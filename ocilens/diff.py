@@ -370,20 +370,42 @@ class ImageDiff:
             "history_changes": int(len(self.history)),
         }
 
+    def header(self) -> dict[str, Any]:
+        """The diff's headline, as every surface shows it (CLI, report, notebook): ``changes`` (the counts,
+        ``change_counts``), ``weight`` (the bytes the changes write or remove: what the diff's tree adds up),
+        ``net`` (the size change, signed), ``net_bytes`` and ``shared`` (layers shared by digest and by content)."""
+        from .html import human, signed
+        from .tree import Tree, diff_entries
+
+        net = int(self.files["size_delta"].sum()) if len(self.files) else 0
+        s = self.summary()
+        shared, by_content = s["shared_layers"], s["shared_content_layers"]
+        return {"changes": counts_text(change_counts(self.files)), "weight": human(Tree(diff_entries(self)).total_bytes),
+                "net": signed(net), "net_bytes": net,
+                "shared": (f"{shared} layer{'s' if shared != 1 else ''} shared by digest (the same download), "
+                           f"{by_content} by content (diff_id)")}
+
+    def headline(self) -> str:
+        """The header as one line: ``3 added, 1 modified, 0 removed: 130.8 kB of files written or removed, a
+        net size change of -122.0 kB; 4 layers shared by digest ...``."""
+        h = self.header()
+        return (f"{h['changes']}: {h['weight']} of files written or removed, a net size change of {h['net']}; "
+                f"{h['shared']}")
+
     def _repr_html_(self) -> str:
-        from .html import CSS, esc, human, svg_of, table
+        from .html import CSS, esc, human, signed, svg_of, table
         from .packages.show import package_diff_html
         from .plots import diff_sizes
 
         s = self.summary()
         f = self.files.reindex(self.files["size_delta"].abs().sort_values(ascending=False).index)
         return (f"<style>{CSS}</style><div class=\"ocilens\"><b>{esc(self.a.reference)} → {esc(self.b.reference)}</b>"
-                f"<p>{s['added']:,} added, {s['modified']:,} modified, {s['removed']:,} removed, "
-                f"{s['size_delta']:+,} bytes; {s['shared_layers']} shared layers, {s['config_changes']} config and "
-                f"{s['history_changes']} history changes</p>"
+                f"<p>{esc(self.headline())}; {s['config_changes']} config and {s['history_changes']} history "
+                "changes</p>"
                 + svg_of(lambda ax: diff_sizes(self, ax), size=(8, 3))
                 + table(f, ["change", "path", "prev_size", "size", "size_delta"], formats={"prev_size": human,
-                        "size": human}, numeric=["prev_size", "size", "size_delta"], mono=["path"], limit=15)
+                        "size": human, "size_delta": signed}, numeric=["prev_size", "size", "size_delta"],
+                        mono=["path"], limit=15)
                 + (package_diff_html(self.packages, 15) if len(self.packages) else "")
                 + "</div>")
 

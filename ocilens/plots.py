@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .image import Image
 
 __all__ = ["layer_sizes", "waste_by_cause", "largest_dirs", "diff_sizes", "PlotAccessor", "directory_sizes",
-           "SEGMENTS", "package_sizes", "literal", "axes_or_new", "bytes_axis", "short_path", "short_words"]
+           "SEGMENTS", "package_sizes", "literal", "axes_or_new", "bytes_axis", "short_path"]
 
 # (column of Bloat.per_layer, legend label, colour): the stacked parts of a layer's shipped bytes. The labels
 # are the waste causes as words, as the report's tables show them. The last one, ``unappliable`` (entries no
@@ -49,19 +49,6 @@ def short_path(path: object, limit: int = LABEL_CHARS) -> str:
             break
         tail = f"{part}/{tail}"
     return "…/" + tail
-
-
-def short_words(text: object, limit: int = LABEL_CHARS) -> str:
-    """``text`` on one line, at most ``limit`` characters when it can be: cut at a space and ended with
-    ``…``, never inside a word (a first word longer than ``limit`` is kept whole)."""
-    line = " ".join(str(text).split())
-    if len(line) <= limit:
-        return line
-    cut = line.rfind(" ", 0, limit - 1)
-    if cut <= 0:
-        cut = line.find(" ")
-        return line if cut < 0 else line[:cut] + " …"
-    return line[:cut] + " …"
 
 
 def axes_or_new(ax: "Axes | None", size: tuple[float, float] = (7, 3.5)) -> "Axes":
@@ -117,11 +104,12 @@ def waste_by_cause(image: "Image", ax: "Axes | None" = None, top: int = 10) -> "
     is two lines: the cause in words and the layer whose instruction made the waste, then that instruction
     as the Dockerfile line (``RUN rm -rf ...``), shortened at a space, never inside a word."""
     from .advice import short_instruction
+    from .units import short_words
 
     ax = axes_or_new(ax)
     by = image.bloat().by_cause.head(top)
     labels = [literal(f"{str(c).replace('_', ' ')}, made by layer {layer}\n"
-                      f"{short_words(short_instruction(cb, limit=10**6) or '(no history)')}")
+                      f"{short_words(short_instruction(cb, limit=10**6) or '(no history)', LABEL_CHARS)}")
               for c, layer, cb in zip(by["cause"], by["by_layer"], by["by_created_by"])]
     colours = {s[0].replace("wasted_", ""): s[2] for s in SEGMENTS}
     ax.barh(labels[::-1], [int(v) for v in by["bytes"]][::-1],

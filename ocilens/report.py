@@ -267,7 +267,6 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 
 def _compare(a: "Image", b: "Image", d: "ImageDiff", top: int) -> dict[str, Any]:
     """The A-vs-B table, the sentence that reads it, whether the images are identical, and what changed."""
-    from .diff import change_counts, counts_text
 
     ba, bb = a.bloat(), b.bloat()
 
@@ -327,16 +326,9 @@ def _compare(a: "Image", b: "Image", d: "ImageDiff", top: int) -> dict[str, Any]
                            "packages": None, "shared_layers": None, "config": None, "history": None}
     if identical:
         return out
-    counts = change_counts(d.files)
     entries = diff_entries(d)
     tree = Tree(entries)
-    net = int(d.files["size_delta"].sum()) if len(d.files) else 0
-    out["changes"] = counts_text(counts)
-    out["weight"] = human(tree.total_bytes)
-    out["net"] = signed(net)
-    out["net_bytes"] = net
-    out["shared"] = (f"{_plural(shared, 'layer')} shared by digest (the same download), "
-                     f"{_plural(shared_content, 'layer')} by content (diff_id)")
+    out.update(d.header())
     if (d.files["size_delta"].fillna(0) != 0).any():
         n = int(min(15, (d.files["size_delta"].fillna(0) != 0).sum()))
         out["chart"] = _chart(lambda ax: plots.diff_sizes(d, ax), (6.4, 1.2 + 0.32 * n), "largest size changes")

@@ -1,4 +1,5 @@
-"""Byte sizes for people: parsing ``20MB``/``1.5GiB`` and printing SI units (kB = 1000 B, as dive and docker)."""
+"""Sizes and texts for people: parsing ``20MB``/``1.5GiB``, printing SI units (kB = 1000 B, as dive and docker), and
+shortening a line at a word boundary."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["parse_size", "human_bytes"]
+__all__ = ["parse_size", "human_bytes", "short_words"]
 
 # go-humanize's ParseBytes units (what dive accepts): SI and IEC, with or without the "B".
 _UNITS = {"": 1, "b": 1}
@@ -39,3 +40,16 @@ def human_bytes(n: Any) -> str:
             return f"{sign}{v:.0f} {unit}" if unit == "B" else f"{sign}{v:.1f} {unit}"
         v /= 1000
     return f"{sign}{v:.1f} TB"
+
+
+def short_words(text: object, limit: int = 40) -> str:
+    """``text`` on one line, at most ``limit`` characters when it can be: cut at a space and ended with
+    ``…``, never inside a word (a first word longer than ``limit`` is kept whole)."""
+    line = " ".join(str(text).split())
+    if len(line) <= limit:
+        return line
+    cut = line.rfind(" ", 0, limit - 1)
+    if cut <= 0:
+        cut = line.find(" ")
+        return line if cut < 0 else line[:cut] + " …"
+    return line[:cut] + " …"

@@ -152,7 +152,9 @@ def test_fix_names_a_layer_without_history(tmp_path: Path) -> None:
     ("RUN /bin/sh -c pip install -r requirements.txt # buildkit", "RUN pip install -r requirements.txt"),
     ("RUN |2 VERSION=1.2 TARGET=x /bin/sh -c make install # buildkit", "RUN make install"),
     ("COPY . /src # buildkit", "COPY . /src"),
-    ("x" * 100, "x" * 67 + "..."),
+    ("x" * 100, "x" * 100),  # one word is never cut
+    ("/bin/sh -c cp /usr/local/bin/something-long /usr/local/bin/somewhere-else && chmod 0755 /usr/local/bin/s",
+     "RUN cp /usr/local/bin/something-long /usr/local/bin/somewhere-else …"),  # cut at a space
     (None, None), ("  ", None),
 ])
 def test_short_instruction(created_by: str | None, shown: str | None) -> None:

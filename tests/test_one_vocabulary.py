@@ -11,6 +11,7 @@ header and tree of an image diff in the report, the CLI and the explorer.
 from __future__ import annotations
 
 import html.parser
+import html
 import re
 import subprocess
 import sys
@@ -272,8 +273,10 @@ def test_diff_header_agrees_with_its_tree(two: tuple[ocilens.Image, ocilens.Imag
                           text=True, timeout=180, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("files: "))
-    assert line.startswith(f"files: {words}: {human_bytes(t['weight'])} written or removed, size change {signed} "
-                           f"({t['net']:+,} B)"), line
+    sentence = f"{words}: {human_bytes(t['weight'])} of files written or removed, a net size change of {signed}"
+    assert line.startswith(f"files: {sentence}"), line
+    # the notebook display of the diff: the same sentence
+    assert sentence in html.unescape(a.diff(b)._repr_html_())
     # the explorer of the diff: the same counts, and its tree adds up to the same bytes
     m = ExplorerModel(a.diff(b))
     assert counts_words(m.counts()) == words
