@@ -48,7 +48,7 @@ EXPECT: dict[str, dict[str, object]] = {
             "history": r"COPY settings\.json",
             "report": r"wrote .*diff-report\.html",
         },
-        "html": ["Diffs: what each layer did", "/app/settings.json", "Largest size changes", "shared layers"],
+        "html": ["Diffs: what each layer did", "/app/settings.json", "Largest size changes", "shared by digest"],
     },
     "03-fix-the-bloat.ipynb": {
         "cells": {

@@ -10,8 +10,8 @@ header and tree of an image diff in the report, the CLI and the explorer.
 
 from __future__ import annotations
 
-import html.parser
 import html
+import html.parser
 import re
 import subprocess
 import sys

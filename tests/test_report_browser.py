@@ -377,7 +377,8 @@ def test_hostile_names_are_text_in_the_browser(doms: dict[str, tuple[str, DOM, A
 LAYOUT_JS = """() => {
   const problems = [], tables = [];
   let wrappedCommands = 0, wrappedPaths = 0, commands = 0, paths = 0;
-  // each character of el's text with the top of its line box (text in .lw, the last resort, may break anywhere)
+  // each character of el's text with the top of its line box (text in .lw, the last resort, may break anywhere,
+  // at its edges too: a segment too long for the line ends where the line does)
   const lines = (el, ok) => {
     const chars = [];
     let space = false;  // a space collapsed away (at the end of a line it takes no room)
@@ -398,7 +399,7 @@ LAYOUT_JS = """() => {
       if (chars[k].top > chars[k - 1].top + 4) {
         count++;
         const a = chars[k - 1], b = chars[k];
-        if (!(a.long && b.long) && !ok(b.space ? ' ' : a.c, b.c))
+        if (!(a.long || b.long) && !ok(b.space ? ' ' : a.c, b.c))  // a .lw run may break anywhere, its edges too
           problems.push(`${el.className}: "${el.textContent.slice(0, 70)}" broken between "${a.c}" and "${b.c}"`);
       }
     }
