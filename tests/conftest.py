@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-pytest_plugins = ["engines"]  # docker_engine, podman_engine, docker_image, ... (tests/engines.py)
+pytest_plugins = ["engines", "browsers"]  # docker_engine, docker_image, ... (engines.py); browser, kernel (browsers.py)
 
 
 @pytest.fixture(scope="session", autouse=True)

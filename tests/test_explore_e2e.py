@@ -45,10 +45,6 @@ from ocilens.html import CHANGE_COLOURS, CHANGE_COLOURS_DARK
 from ocilens.tree import KINDS, MARKS, printable
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-extensions",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]  # no name resolves but the server's
 
 
 def _keep(path: Path) -> None:
@@ -63,21 +59,6 @@ def _assert_png(path: Path, min_bytes: int) -> None:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     assert len(data) > min_bytes, f"a {len(data)} byte screenshot is (nearly) blank"
-
-
-@pytest.fixture(scope="module")
-def browser(socket_dir: Path) -> Iterator[Any]:
-    assert CHROMIUM.exists(), "Debian's chromium is not installed: make debian-deps"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        # Chromium's singleton socket goes under $TMPDIR: a short directory, whatever the test's tmp path
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000,
-                              env={**os.environ, "TMPDIR": str(socket_dir)})
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _free_port() -> int:

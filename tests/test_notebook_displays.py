@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +25,6 @@ from ocilens.diff import LayerDiff, change_counts, counts_text
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MISSING = "/nonexistent/ocilens-image"
 HINT = "  hint: check the path; an image reference for a registry is host/repository:tag"
-
-
-@pytest.fixture(scope="module")
-def kernel() -> str:
-    """The ``python3`` kernel, registered for this Python if jupyter_client cannot find one."""
-    from jupyter_client.kernelspec import NoSuchKernel, get_kernel_spec
-
-    try:
-        get_kernel_spec("python3")
-    except NoSuchKernel:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", "python3"], check=True,
-                       capture_output=True)
-    return "python3"
 
 
 def run(cells: list[str], kernel: str, tmp_path: Path, **client: Any) -> nbformat.NotebookNode:
@@ -188,7 +173,8 @@ def test_image_and_bloat_displays_in_jupyterlab(tmp_path_factory: pytest.TempPat
     at spaces and paths only after a ``/`` (some do wrap). Screenshots of both displays are kept (their paths
     printed; ``OCILENS_KEEP_SCREENSHOTS=DIR`` copies them there)."""
     from playwright.sync_api import sync_playwright
-    from test_explore_e2e import CHROMIUM, CHROMIUM_ARGS, Lab, _keep
+    from browsers import CHROMIUM, CHROMIUM_ARGS
+    from test_explore_e2e import Lab, _keep
     from test_report_browser import LAYOUT_JS
 
     assert CHROMIUM.exists(), "Debian's chromium is not installed: make debian-deps"

@@ -66,20 +66,6 @@ EXPECT: dict[str, dict[str, object]] = {
 }
 
 
-@pytest.fixture(scope="session")
-def kernel() -> str:
-    """The ``python3`` kernel, registered for this Python if jupyter_client cannot find one."""
-    from jupyter_client.kernelspec import NoSuchKernel, get_kernel_spec
-
-    try:
-        get_kernel_spec("python3")
-    except NoSuchKernel:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", "python3"], check=True,
-                       capture_output=True)
-        get_kernel_spec("python3")
-    return "python3"
-
-
 def notebook_ids() -> list[str]:
     return sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 

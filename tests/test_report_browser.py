@@ -29,9 +29,6 @@ import ocilens
 from imagebuild import Entry, layout_from_tars, tar_layer
 from ocilens.units import human_bytes
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND"]
 SCRIPT = "<script>alert(1)</script>"
 ATTR = "\"'><img src=x onerror=alert(2)>"
 AMP = "fish & chips &amp; more"  # an & and what would be an entity if it were not escaped
@@ -84,21 +81,6 @@ def reports(images: dict[str, ocilens.Image], tmp_path_factory: pytest.TempPathF
            "identical": old.report(compare=images["zstd"]).to_html(tmp / "identical.html")}
     assert all(p.is_file() for p in out.values())
     return out
-
-
-@pytest.fixture(scope="module")
-def browser(socket_dir: Path) -> Iterator[Any]:
-    assert CHROMIUM.exists(), "Debian's chromium is not installed: make debian-deps"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        # Chromium's singleton socket goes under $TMPDIR: a short directory, whatever the test's tmp path
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000,
-                              env={**os.environ, "TMPDIR": str(socket_dir)})
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
