@@ -290,6 +290,18 @@ def under(path: str, dirs: Iterable[str]) -> bool:
     return any(path == d.strip("/") or path.startswith(d.strip("/") + "/") for d in dirs)
 
 
+def skeleton(w: LayerWriter, name: str) -> None:
+    """The merged-/usr directories and links a base layer starts with, and an os-release naming the image."""
+    for d, mode in [("etc", 0o755), ("root", 0o700), ("tmp", 0o1777), ("usr", 0o755), ("usr/bin", 0o755),
+                    ("usr/sbin", 0o755), ("usr/lib", 0o755), ("usr/lib64", 0o755), ("var", 0o755),
+                    ("var/cache", 0o755), ("var/cache/apt", 0o755), ("var/cache/apt/archives", 0o755),
+                    ("var/lib", 0o755), ("home", 0o755)]:
+        w.dir(d, mode)
+    for link in MERGED[:4]:
+        w.symlink(link, f"usr/{link}")
+    w.file("etc/os-release", f'PRETTY_NAME="{name} (Debian GNU/Linux 12 files)"\n'.encode())
+
+
 def write_layers(recipe: Recipe, debs: dict[str, Path], out: Path) -> list[Path]:
     """The seven layer tars of ``recipe``, in order."""
     out.mkdir(parents=True, exist_ok=True)
@@ -315,14 +327,7 @@ def write_layers(recipe: Recipe, debs: dict[str, Path], out: Path) -> list[Path]
                     w.add(ti, data)
 
     def l0(w: LayerWriter) -> None:
-        for d, mode in [("etc", 0o755), ("root", 0o700), ("tmp", 0o1777), ("usr", 0o755), ("usr/bin", 0o755),
-                        ("usr/sbin", 0o755), ("usr/lib", 0o755), ("usr/lib64", 0o755), ("var", 0o755),
-                        ("var/cache", 0o755), ("var/cache/apt", 0o755), ("var/cache/apt/archives", 0o755),
-                        ("var/lib", 0o755), ("home", 0o755)]:
-            w.dir(d, mode)
-        for name in MERGED[:4]:
-            w.symlink(name, f"usr/{name}")
-        w.file("etc/os-release", b'PRETTY_NAME="ocilens benchmark (Debian GNU/Linux 12 files)"\n')
+        skeleton(w, "ocilens benchmark")
         packages(w, recipe.base)
 
     def l1(w: LayerWriter) -> None:
@@ -574,14 +579,7 @@ def build_one(quick: bool) -> One:
         d.mkdir(parents=True)
         tar = d / "layer0.tar"
         w = LayerWriter(tar, EPOCH)
-        for name, mode in [("etc", 0o755), ("root", 0o700), ("tmp", 0o1777), ("usr", 0o755), ("usr/bin", 0o755),
-                           ("usr/sbin", 0o755), ("usr/lib", 0o755), ("usr/lib64", 0o755), ("var", 0o755),
-                           ("var/cache", 0o755), ("var/cache/apt", 0o755), ("var/cache/apt/archives", 0o755),
-                           ("var/lib", 0o755), ("home", 0o755)]:
-            w.dir(name, mode)
-        for name in MERGED[:4]:
-            w.symlink(name, f"usr/{name}")
-        w.file("etc/os-release", b'PRETTY_NAME="ocilens benchmark, one layer (Debian GNU/Linux 12 files)"\n')
+        skeleton(w, "ocilens benchmark, one layer")
         for p in pkgs:
             for ti, data in deb_members(debs[p]):
                 w.add(ti, data)

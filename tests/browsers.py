@@ -47,3 +47,17 @@ def kernel() -> str:
                        capture_output=True)
         get_kernel_spec("python3")
     return "python3"
+
+
+def offline_page(context: Any) -> tuple[Any, list[str]]:
+    """A new page of the Playwright ``context`` that may load ``file://`` URLs only: every request is recorded,
+    and any other is aborted (a self-contained page needs none)."""
+    page = context.new_page()
+    requests: list[str] = []
+
+    def route(r: Any) -> None:
+        requests.append(r.request.url)
+        r.continue_() if r.request.url.startswith("file://") else r.abort()
+
+    page.route("**/*", route)
+    return page, requests

@@ -39,6 +39,7 @@ import nbformat
 import pytest
 
 import ocilens
+from browsers import offline_page
 from ocilens.diff import change_counts, counts_text
 from ocilens.explore import ExplorerModel, _command, row_data
 from ocilens.html import CHANGE_COLOURS, CHANGE_COLOURS_DARK
@@ -737,14 +738,7 @@ def test_report_trees_open_and_fold_without_script_or_network(browser: Any, tmp_
     report = sample.report().to_html(tmp_path / "report.html")
     context = browser.new_context(java_script_enabled=False, viewport={"width": 1200, "height": 1400})
     context.set_default_timeout(15_000)
-    page = context.new_page()
-    requests: list[str] = []
-
-    def route(r: Any) -> None:
-        requests.append(r.request.url)
-        r.continue_() if r.request.url.startswith("file://") else r.abort()
-
-    page.route("**/*", route)
+    page, requests = offline_page(context)
     page.goto(report.as_uri())
     assert page.locator("details.layer").count() == len(sample.scans)
     layer = page.locator("details.layer#layer-1")

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 import ocilens
+from browsers import offline_page
 from imagebuild import Entry, layout_from_tars, tar_layer
 from ocilens.units import human_bytes
 
@@ -103,14 +104,7 @@ def open_page(browser: Any, path: Path, width: int) -> tuple[Any, Any, list[str]
     phone = width < 600
     context = browser.new_context(viewport={"width": width, "height": 844 if phone else 1000},
                                   is_mobile=phone, has_touch=phone, java_script_enabled=False)
-    page = context.new_page()
-    requests: list[str] = []
-
-    def route(r: Any) -> None:
-        requests.append(r.request.url)
-        r.continue_() if r.request.url.startswith("file://") else r.abort()
-
-    page.route("**/*", route)
+    page, requests = offline_page(context)
     page.goto(path.as_uri())
     return context, page, requests
 
