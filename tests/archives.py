@@ -27,10 +27,12 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import zstandard
 
@@ -309,3 +311,32 @@ def legacy_members(parts: ImageParts, tags: dict[str, int], *, docker_version: s
         repos.setdefault(repo, {})[tag] = ids[top]
     members.append(Member("repositories", json.dumps(repos).encode()))
     return LegacyImage(sorted(members, key=lambda m: m.name), ids, jsons)
+
+
+def through_fifo(tmp: Path, data: bytes, read: Callable[[Path], Any]) -> Any:
+    """``read(fifo)`` while a thread writes ``data`` into a new FIFO (which cannot seek: read once or fail)."""
+    fifo = tmp / f"fifo-{len(list(tmp.glob('fifo-*')))}"
+    os.mkfifo(fifo)
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with open(fifo, "wb") as f:
+                f.write(data)
+        except BrokenPipeError:
+            pass  # the reader gave up (an error under test)
+        except BaseException as exc:  # noqa: BLE001
+            failure.append(exc)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        return read(fifo)
+    finally:
+        if writer.is_alive():  # the reader failed before opening it: let the writer's open return
+            try:
+                os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        writer.join(30)
+        assert not failure, failure

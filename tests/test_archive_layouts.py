@@ -22,18 +22,17 @@ import os
 import subprocess
 import sys
 import tarfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import pytest
 
 import ocilens
 import registry_server as rs
-from archives import (Member, crane_members, docker25_members, docker_save_members, hexof,
-                      legacy_members, sample_parts, sha256, tar_bytes, with_repeated_layer, write_tar)
+from archives import (Member, crane_members, docker25_members, docker_save_members, hexof, legacy_members,
+                      sample_parts, sha256, tar_bytes, through_fifo, with_repeated_layer, write_tar)
 from engines import EngineImage, EngineProcess
 from imagebuild import assert_tree, run, tree_of, umoci_unpack
 
@@ -125,35 +124,6 @@ def analyze_stdin(ref: str, data: bytes, tmp: Path) -> dict[str, Any]:
     done = cli(["analyze", ref, "--json", str(out)], data, tmp / "cli-cache")
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     return json.loads(out.read_text())
-
-
-def through_fifo(tmp: Path, data: bytes, read: Callable[[Path], Any]) -> Any:
-    """``read(fifo)`` while a thread writes ``data`` into a new FIFO (which cannot seek: read once or fail)."""
-    fifo = tmp / f"fifo-{len(list(tmp.glob('fifo-*')))}"
-    os.mkfifo(fifo)
-    failure: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            with open(fifo, "wb") as f:
-                f.write(data)
-        except BrokenPipeError:
-            pass  # the reader gave up (an error under test)
-        except BaseException as exc:  # noqa: BLE001
-            failure.append(exc)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    try:
-        return read(fifo)
-    finally:
-        if writer.is_alive():  # the reader failed before opening it: let the writer's open return
-            try:
-                os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-            except OSError:
-                pass
-        writer.join(30)
-        assert not failure, failure
 
 
 # ----------------------------------------------------------------------------------------- the layouts

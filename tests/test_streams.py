@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -25,7 +25,7 @@ import ocilens
 import ocilens.pipeline as pipeline
 import ocilens.sources.layout as layout_module
 import ocilens.sources.stream as stream_module
-from archives import Member, member_offsets, sample_parts, sha256, tar_bytes
+from archives import Member, member_offsets, sample_parts, sha256, tar_bytes, through_fifo
 from imagebuild import run, tree_of, umoci_unpack
 from ocilens.errors import SourceError
 from ocilens.manifest import DOCKER_LAYER_GZIP, Descriptor
@@ -98,31 +98,6 @@ def one_error_line(done: subprocess.CompletedProcess[bytes]) -> str:
     lines = [line for line in err.splitlines() if line.startswith("ocilens: error:")]
     assert len(lines) == 1, err
     return lines[0]
-
-
-def through_fifo(tmp: Path, data: bytes, read: Callable[[Path], Any]) -> Any:
-    """``read(fifo)`` while a thread writes ``data`` into a new FIFO (a FIFO cannot seek: read once or fail)."""
-    fifo = tmp / f"fifo-{len(list(tmp.glob('fifo-*')))}"
-    os.mkfifo(fifo)
-
-    def write() -> None:
-        try:
-            with open(fifo, "wb") as f:
-                f.write(data)
-        except BrokenPipeError:
-            pass  # the reader stopped early (an error under test)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    try:
-        return read(fifo)
-    finally:
-        if writer.is_alive():
-            try:
-                os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-            except OSError:
-                pass
-        writer.join(30)
 
 
 class NoSeek(io.RawIOBase):
