@@ -16,11 +16,10 @@ from .manifest import ImageManifest
 from .pipeline import check_diff_ids, resolve_image, scan_layers
 from .platform import Platform
 from .scan import LayerScan
-from .sources import Source, open_source
+from . import warmup
+from .sources import ENGINE_TRANSPORTS, Source, open_source
 
 if TYPE_CHECKING:  # annotations only; the explorer imports ipywidgets, so nothing here loads at run time
-    import threading
-
     import pandas as pd
 
     from .bloat import Bloat
@@ -52,26 +51,6 @@ def _frames() -> Any:
     from . import frames
 
     return frames
-
-
-def warm_imports() -> "threading.Thread | None":
-    """Start importing pandas (a quarter of a second of byte code) in a thread of its own, to overlap the
-    reading of the layers; the caller joins it before anything else may import pandas, since two threads
-    importing one package at once can see it half-initialized."""
-    import sys
-    import threading
-
-    def run() -> None:
-        try:
-            _frames()
-        except BaseException:  # noqa: BLE001 - the import that needs it raises it again, in its own thread
-            pass
-
-    if "pandas" in sys.modules:
-        return None
-    thread = threading.Thread(target=run, name="ocilens-import")
-    thread.start()
-    return thread
 
 
 def analysis_frame(func: Callable[["Image"], pd.DataFrame]) -> property:
@@ -300,13 +279,17 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
     if platform is not None:
         plat = Platform.parse(platform, reference=ref if isinstance(ref, str) else None)
     progress = make_progress(progress)
+    # pandas imports beside the opening, the resolving and the scans (``warmup``); an engine source starts it
+    # once its export request is out
+    if not (isinstance(ref, str) and ref.partition(":")[0] in ENGINE_TRANSPORTS):
+        warmup.start()
     try:
         source = open_source(ref, **source_options)
     except BaseException as exc:
+        warmup.join()
         if progress:
             progress("error", error=exc)
         raise
-    warming: threading.Thread | None = None
     try:
         if progress:
             progress("resolve", reference=ref)
@@ -315,13 +298,10 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         if progress:
             progress("manifest", reference=ref, digest=manifest.digest,
                      layers=[(d.digest, d.size) for d in manifest.layers])
-        # pandas imports beside the scans (whose inflating and hashing leave the interpreter free), not beside
-        # the resolving, which is interpreter-bound too (the HTTP client, its import, the JSON)
-        warming = warm_imports()
         with gc_paused():
             scans = scan_layers(source, manifest, ScanCache() if cache else None, progress, workers)
-        if warming is not None:
-            warming.join()  # pandas is complete before the frame cache (or the caller) unpickles with it
+        warmup.start()  # (if no source started it)
+        warmup.join()  # pandas is complete before the frame cache (or the caller) unpickles with it
         check_diff_ids(ref, resolved.config, scans)
         key = frames_key(manifest.config.digest, [d.digest for d in manifest.layers]) if cache else None
         image = Image(source, manifest, resolved.config, resolved.config_raw, scans, frames_key=key,
@@ -335,8 +315,7 @@ def load(ref: str, platform: str | Platform | None = None, *, cache: bool = True
         return image
     except BaseException as exc:
         source.close()
-        if warming is not None and warming.is_alive():
-            warming.join()  # no import left running behind an error (a fork after it would inherit its locks)
+        warmup.join()  # no import left running behind an error (a fork after it would inherit its locks)
         if progress:
             progress("error", error=exc)
         raise

@@ -20,7 +20,7 @@ from .errors import LayerDecodeError
 if TYPE_CHECKING:
     from .tarbatch import PlainParser, PlainRun
 
-__all__ = ["TarHeader", "TarReader", "REGULAR_TYPES"]
+__all__ = ["TarHeader", "TarReader", "TruncatedTar", "REGULAR_TYPES"]
 
 BLOCK = 512
 REGULAR_TYPES = frozenset(b"0\x007")
@@ -35,6 +35,14 @@ _ZEROS_SIZE = 1 << 20  # the holes of a sparse member are fed as zeros this much
 # Go's archive/tar (so every runtime) refuses long-name and PAX records above 1 MiB; so do we, rather than
 # buffer whatever size a header claims. Sparse maps get the same bound.
 MAX_META = 1 << 20
+
+
+class TruncatedTar(LayerDecodeError):
+    """The stream ends inside a member: in a header (``in_header``) or in its data."""
+
+    def __init__(self, message: str, *, in_header: bool) -> None:
+        super().__init__(message)
+        self.in_header = in_header
 
 
 class TarHeader:
@@ -141,6 +149,7 @@ class TarReader:
         self._padding = 0
         self._global_pax: dict[bytes, bytes] = {}
         self.finished = False
+        self.end_marker = False  # whether the archive ended with its end-of-archive block (else at EOF)
         self.buffer = b""  # the buffer the last ``take_plain`` run points into
         # the current member's sparse map ((offset, length) of each stored piece) and real size, if sparse
         self._sparse: list[tuple[int, int]] | None = None
@@ -171,7 +180,7 @@ class TarReader:
 
     def _take(self, n: int) -> bytes:
         if not self._fill(n):
-            raise LayerDecodeError("tar stream ends inside a member (truncated layer)")
+            raise TruncatedTar("tar stream ends inside a member (truncated layer)", in_header=True)
         start = self._pos
         self._pos += n
         return self._buf[start : self._pos]
@@ -182,7 +191,7 @@ class TarReader:
             avail = len(self._buf) - self._pos
             if not avail:
                 if not self._fill(1):
-                    raise LayerDecodeError("tar stream ends inside a member's data (truncated layer)")
+                    raise TruncatedTar("tar stream ends inside a member's data (truncated layer)", in_header=False)
                 avail = len(self._buf) - self._pos
             k = avail if avail < n else n
             if sink is not None:
@@ -242,6 +251,28 @@ class TarReader:
             at = offset + length
         if size > at:
             _zeros(size - at, sink, hole)
+
+    def data_pieces(self) -> Iterator[bytes]:
+        """The current member's data as it streams, in pieces: a buffered chunk that lies wholly inside the
+        member is handed on as it is, without a copy (for members too large to hold, such as an image
+        archive's layers). Data not taken when the iterator is dropped is skipped by the next ``next()``."""
+        if self._sparse is not None:
+            raise LayerDecodeError("a sparse member where a whole file was expected")
+        n, self._remaining = self._remaining, 0
+        try:
+            while n:
+                avail = len(self._buf) - self._pos
+                if not avail:
+                    if not self._fill(1):
+                        raise TruncatedTar("tar stream ends inside a member's data (truncated)", in_header=False)
+                    avail = len(self._buf) - self._pos
+                buf, pos = self._buf, self._pos
+                k = avail if avail < n else n
+                self._pos = pos + k
+                n -= k
+                yield buf if pos == 0 and k == len(buf) else buf[pos : pos + k]
+        finally:
+            self._remaining += n
 
     def read_bytes(self) -> bytes:
         """The current member's whole data (for small files the caller wants to keep)."""
@@ -336,11 +367,11 @@ class TarReader:
                     # EOF on a block boundary without end-of-archive blocks: accepted, as GNU tar does.
                     self.finished = True
                     return None
-                raise LayerDecodeError("tar stream ends inside a header (truncated layer)")
+                raise TruncatedTar("tar stream ends inside a header (truncated layer)", in_header=True)
             offset = self._offset + self._pos
             block = self._take(BLOCK)
             if block == _ZERO_BLOCK:
-                self.finished = True
+                self.finished = self.end_marker = True
                 return None
             f_size, f_chk, typeflag = block[124:136], block[148:156], block[156]
             try:  # the common case: octal digits ending in NUL or space

@@ -9,11 +9,12 @@ mean the same in every version since 1.24.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import ssl
 import stat
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -22,6 +23,7 @@ from ..errors import EngineAPIError, EngineEndpointError, EngineError, InvalidRe
 from .endpoint import Endpoint, Engine, find_endpoint
 from .failures import api_failure, broken_answer, connect_failure
 from .stream import ExportStream
+from .unixget import unix_get
 
 __all__ = ["EngineClient", "has_image", "USER_AGENT"]
 
@@ -71,6 +73,9 @@ class EngineClient:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.export_timeout = export_timeout
+        # an export over a unix socket is read off the socket directly (``unixget``); a transport given by the
+        # caller (a test's MockTransport) serves every request
+        self._direct_export = transport is None and endpoint.socket is not None
         if transport is None:
             if endpoint.socket is not None:
                 transport = httpx.HTTPTransport(uds=endpoint.socket)
@@ -210,23 +215,46 @@ class EngineClient:
                                  hint="is this socket really a Docker or Podman API?")
         return data
 
-    def export(self, name: str, *, reference: str | None = None) -> ExportStream:
+    def export(self, name: str, *, reference: str | None = None,
+               sent: Callable[[], None] | None = None) -> ExportStream:
         """``GET /images/{name}/get``: the image as a docker-archive tar stream, read once (see ExportStream).
 
         Errors before the first byte (no such image, no engine) are raised here; the stream raises
         EngineExportInterrupted if the export breaks off. Pass an image ID to export exactly what was
-        inspected (a tag can move in between)."""
+        inspected (a tag can move in between). ``sent()`` is called once the request is out, while the engine
+        stages the export."""
         _check_name(name)
         ref = reference if reference is not None else name
         path = f"/images/{image_path(name)}/get"
+        if self._direct_export:
+            return self._export_direct(name, path, ref, sent)
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout, read=self.export_timeout)
         request = self._client.build_request("GET", self._path(path, ref), timeout=timeout,
                                              headers={"Accept-Encoding": "identity"})
+        if sent is not None:
+            sent()  # httpx sends and waits in one call: before it, then
         response = self._send(request, stream=True, reference=ref)
         if response.status_code != 200:
             raise api_failure(self.endpoint, "GET", path, response.status_code, self._error_body(response),
                               reference=ref, image=name)
-        return ExportStream(response, self.endpoint, name, reference=ref)
+        return ExportStream(response.iter_raw(), response.close, self.endpoint, name, reference=ref)
+
+    def _export_direct(self, name: str, path: str, ref: str, sent: Callable[[], None] | None) -> ExportStream:
+        """The export over the unix socket, in HTTP/1.0 (see ``unixget``): same errors as through httpx."""
+        target = self._path(path, ref)
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        try:
+            response = unix_get(self.endpoint.socket or "", target, headers, connect_timeout=self.connect_timeout,
+                                read_timeout=self.export_timeout, sent=sent)
+        except (http.client.HTTPException, TimeoutError) as exc:
+            raise broken_answer(self.endpoint, "GET", path, exc, ref) from exc
+        except OSError as exc:
+            raise connect_failure(self.endpoint, exc, ref) from exc
+        if response.status_code != 200:
+            body = response.read_some(_MAX_ERROR_BODY)
+            response.close()
+            raise api_failure(self.endpoint, "GET", path, response.status_code, body, reference=ref, image=name)
+        return ExportStream(response.iter_raw(), response.close, self.endpoint, name, reference=ref)
 
     def images(self, reference: str | None = None) -> list[dict[str, Any]]:
         """``GET /images/json``: the engine's images, only those matching ``reference`` (the engine's own

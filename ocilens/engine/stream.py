@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 
@@ -25,11 +25,11 @@ class ExportStream(io.BufferedIOBase):
     :class:`~ocilens.errors.EngineExportInterrupted`. Close it (or use ``with``) to free the connection;
     the client it came from must stay open while it is read."""
 
-    def __init__(self, response: httpx.Response, endpoint: Endpoint, image: str, *,
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None], endpoint: Endpoint, image: str, *,
                  reference: str | None = None) -> None:
         super().__init__()
-        self._response = response
-        self._chunks: Iterator[bytes] = response.iter_raw()
+        self._close = close
+        self._chunks = chunks
         self._endpoint = endpoint
         self._image = image
         self._reference = reference
@@ -56,6 +56,9 @@ class ExportStream(io.BufferedIOBase):
                 parts.append(bytes(self._buf))
                 self._buf = memoryview(b"")
             return b"".join(parts)
+        if not self._buf and self._fill() and len(self._buf) == size:
+            out, self._buf = self._buf.obj, memoryview(b"")  # a whole chunk, as it came: no copy
+            return out  # type: ignore[return-value]
         if len(self._buf) >= size:
             out = bytes(self._buf[:size])
             self._buf = self._buf[size:]
@@ -105,7 +108,7 @@ class ExportStream(io.BufferedIOBase):
         """Release the connection (an unfinished export is abandoned: the engine sees the socket close)."""
         if not self.closed:
             try:
-                self._response.close()
+                self._close()
             finally:
                 super().close()
 
@@ -123,10 +126,10 @@ class ExportStream(io.BufferedIOBase):
             chunk = next(self._chunks, None)
             while chunk is not None and not chunk:
                 chunk = next(self._chunks, None)
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             self._done = True
             raise self._interrupted("the engine stopped sending (read timeout)") from exc
-        except (httpx.TransportError, httpx.StreamError) as exc:
+        except (httpx.TransportError, httpx.StreamError, OSError) as exc:
             self._done = True
             raise self._interrupted(f"the connection broke before the archive's end ({exc or type(exc).__name__})"
                                     ) from exc

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
+from .. import warmup
 from ..cache import BlobStore, ScanCache, cache_dir
 from ..digest import VerifiedReader
 from ..errors import ImageNotFound, ImageReferenceError, UnsupportedImage
@@ -84,7 +85,7 @@ class EngineSource(Source):
                 def on_bytes(n: int) -> None:
                     done[0] += n
                     self.progress("download", digest=self._image_id, done=done[0], total=None)  # type: ignore[misc]
-            with self.client.export(self._image_id, reference=self.reference) as stream:
+            with self.client.export(self._image_id, reference=self.reference, sent=warmup.start) as stream:
                 storage = StreamStorage(stream, self.reference, store=self.store, on_bytes=on_bytes,
                                         what=f"the {self.engine} engine's export of {self.name}",
                                         keep_layers=keep_layers)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import tarfile
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from ..cache import BlobStore
 from ..codec import GZIP, TAR, ZSTD, sniff
 from ..errors import LayerDecodeError, OcilensError, SourceError, SourceNotFound
 from ..scan import LayerScan, scan_blob
+from ..tarstream import REGULAR_TYPES, TarReader, TruncatedTar
 from .storage import Storage, link_member, member_path
 
 __all__ = ["StreamStorage", "LayerNotKept", "MEMORY_LIMIT"]
@@ -103,61 +103,71 @@ class StreamStorage(Storage):
     # --- reading the stream -----------------------------------------------------------------------------
 
     def _read_all(self, stream: BinaryIO) -> None:
-        headers = type("_Headers", (_Headers,), {"last": None, "first": None})
+        incoming = _Incoming(stream)
+        reader = TarReader(iter(incoming))
         count = 0
+        self.damage: str | None = None
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_READ, tarinfo=headers) as tf:
-                for m in tf:
-                    count += 1
-                    name = member_path(m.name)
-                    if m.isfile():
-                        member = tf.extractfile(m)
-                        assert member is not None
-                        self._take(name, member, m.size)
-                    elif m.issym() or m.islnk():
-                        target = link_member(name, m.linkname, hard=m.islnk())
-                        if target is not None:
-                            self._links[name] = target
-        except tarfile.ReadError as exc:
-            raise self._unreadable(str(exc), count, headers.first) from None
-        except tarfile.TarError as exc:
-            raise SourceError(f"{self.reference}: {self.what} is not a readable tar archive: {exc}",
-                              reference=self.reference, hint=_TAR_HINT) from None
-        self.damage = _end_damage(headers.last, count)
+            while (h := reader.next()) is not None:
+                count += 1
+                name = member_path(h.name.decode("utf-8", "surrogateescape"))
+                if h.type in REGULAR_TYPES and not (h.type == 0 and h.name.endswith(b"/")):
+                    self._take(name, _Member(reader.data_pieces()), h.size)
+                elif h.type in _LINK_TYPES:
+                    target = link_member(name, h.linkname.decode("utf-8", "surrogateescape"), hard=h.type == 0x31)
+                    if target is not None:
+                        self._links[name] = target
+        except _Cut as cut:
+            raise self._truncated(count - 1) from cut.__cause__
+        except TruncatedTar as exc:
+            if count == 0:
+                raise self._unreadable(str(exc), incoming) from None
+            if not exc.in_header:
+                raise self._truncated(count - 1) from None
+            self.damage = f"it ended inside a tar header, after {_members(count)}: it was truncated"
+        except LayerDecodeError as exc:  # a header that is no tar header
+            if count == 0:
+                raise self._unreadable(str(exc), incoming) from None
+            self.damage = f"after its {_members(count)} it holds data that is not a tar header: it is damaged"
+        if self.damage is None and not reader.end_marker:
+            if count == 0:
+                raise self._unreadable("empty file", incoming)
+            self.damage = f"it ended right after its {_members(count)}, without tar's end-of-archive blocks: it " \
+                          "was truncated"
+        incoming.drain()
         for name, target in list(self._links.items()):
             self._alias(name, target)
 
-    def _unreadable(self, detail: str, count: int, first: bytes | None) -> SourceError:
-        """The error for a stream tarfile could not read: empty, compressed, not a tar, or cut short."""
+    def _truncated(self, whole: int) -> SourceError:
+        """The error for a stream that ended inside a member's data."""
+        return SourceError(f"{self.reference}: {self.what} ended inside a member, after {_members(whole)} whole: "
+                           "the archive is truncated", reference=self.reference,
+                           hint="the export or copy was cut short (nothing half-written was cached); run it again")
+
+    def _unreadable(self, detail: str, incoming: "_Incoming") -> SourceError:
+        """The error for a stream with no tar member in it: empty, compressed, or not a tar."""
         where = f"{self.reference}: {self.what}"
         transport = self.reference.partition(":")[0]
         transport = transport if transport in ("docker-archive", "oci-archive") else "docker-archive"
-        if count == 0 and detail == "empty file":
+        if incoming.seen == 0:
             return SourceError(f"{where} is empty: no archive came through it", reference=self.reference,
                                hint=f"pipe an archive into it, e.g. docker save IMAGE | ocilens analyze {transport}:-")
-        if count == 0 and first is not None and sniff(first) != TAR:
-            tool = "gzip -dc" if sniff(first) == GZIP else "zstd -dc"
-            return SourceError(f"{where} is a compressed archive ({sniff(first)}), not a tar",
+        if sniff(incoming.head) != TAR:
+            tool = "gzip -dc" if sniff(incoming.head) == GZIP else "zstd -dc"
+            return SourceError(f"{where} is a compressed archive ({sniff(incoming.head)}), not a tar",
                                reference=self.reference,
                                hint=f"decompress it on the way: ... | {tool} | ocilens analyze {transport}:-")
-        if count > 0 and ("unexpected end of data" in detail or "truncated" in detail.lower()):
-            return SourceError(f"{where} ended inside a member, after {_members(count - 1)} whole: the archive "
-                               "is truncated", reference=self.reference,
-                               hint="the export or copy was cut short (nothing half-written was cached); run it again")
         return SourceError(f"{where} is not a readable tar archive: {detail}", reference=self.reference,
                            hint=_TAR_HINT)
 
-    def _take(self, name: str, member: BinaryIO, size: int) -> None:
+    def _take(self, name: str, member: "_Member", size: int) -> None:
         """One regular member: in memory, or into the blob store (scanned when it looks like a layer)."""
         head = _read_exactly(member, min(size, 512))
         # gzip and zstd are layers at any size (a compressed layer of a few files is a few hundred bytes); a tar
         # is one when it has a whole header with ustar magic
         layer_like = sniff(head) in (GZIP, ZSTD) or (size >= 512 and head[257:262] == b"ustar")
         if not layer_like and size <= MEMORY_LIMIT:
-            rest = member.read()
-            if len(head) + len(rest) != size:
-                raise tarfile.ReadError("unexpected end of data")
-            self._memory[name] = head + rest
+            self._memory[name] = head + member.read()
             return
         # named by its digest once it is known (commit); a layer is not written at all when the caller can read
         # the stream again (an engine exports it again for extract())
@@ -171,8 +181,6 @@ class StreamStorage(Storage):
                 except LayerDecodeError:
                     scan = None  # not a layer after all, or a bad one: read again if the index names it
             tee.drain()
-            if tee.size != size:
-                raise tarfile.ReadError("unexpected end of data")
             digest = tee.digest
             if writer is not None:
                 writer.commit(self.store.path(digest))
@@ -268,35 +276,72 @@ _TAR_HINT = ("docker-archive: and oci-archive: read the uncompressed tar that do
              "copy write")
 
 
-class _Headers(tarfile.TarInfo):
-    """tarfile's member headers, remembering the first and the last header block read (a subclass is made
-    per stream): the last says how the stream ended, the first what a stream that is no tar holds."""
+_LINK_TYPES = (0x31, 0x32)  # tar's hardlink and symlink typeflags
+_DRAIN_LIMIT = 16 << 20  # what is read past the end-of-archive block, at most (docker pads nothing; tar a record)
 
-    first: bytes | None = None
-    last: bytes | None = None
 
-    @classmethod
-    def frombuf(cls, buf, encoding, errors):  # type: ignore[no-untyped-def, override]
-        if cls.first is None:
-            cls.first = buf
-        cls.last = buf
-        return super().frombuf(buf, encoding, errors)
+class _Incoming:
+    """The stream's bytes in chunks of about 1 MiB, counted, its first bytes kept (what a stream that is no tar
+    holds)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.seen = 0
+        self.head = b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = self._stream.read
+        while chunk := read(_READ):
+            if not self.seen:
+                self.head = chunk[:512]
+            self.seen += len(chunk)
+            yield chunk
+
+    def drain(self) -> None:
+        """Read what follows the archive to the stream's end (a pipe's writer then ends cleanly, and an
+        engine's export checks its own end), a bounded amount."""
+        left = _DRAIN_LIMIT
+        while left > 0 and (chunk := self._stream.read(min(_READ, left))):
+            left -= len(chunk)
 
 
 def _members(n: int) -> str:
     return f"{n} member{'s' if n != 1 else ''}"
 
 
-def _end_damage(last: bytes | None, count: int) -> str | None:
-    """Why a stream whose members tarfile read to the end was cut short or damaged (from the last header block
-    read: tar's end-of-archive block is 512 zero bytes), or None."""
-    if last is None or (len(last) == 512 and not last.strip(b"\0")):
-        return None
-    if not last:
-        return f"it ended right after its {_members(count)}, without tar's end-of-archive blocks: it was truncated"
-    if len(last) < 512:
-        return f"it ended inside a tar header, after {_members(count)}: it was truncated"
-    return f"after its {_members(count)} it holds data that is not a tar header: it is damaged"
+class _Cut(Exception):
+    """The stream ended inside a member's data. Not a ``LayerDecodeError``: a scan reading the member must not
+    take it for a bad layer."""
+
+
+class _Member:
+    """One member's data as it streams (``TarReader.data_pieces``), read once; ``read(n)`` never returns more
+    than ``n`` bytes, and fewer only at the member's end or at a piece boundary."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._pending = b""
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [self._pending]
+            self._pending = b""
+            while piece := self._next():
+                parts.append(piece)
+            return b"".join(parts)
+        if not self._pending:
+            self._pending = self._next()
+        if n >= len(self._pending):
+            out, self._pending = self._pending, b""
+        else:
+            out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def _next(self) -> bytes:
+        try:
+            return next(self._pieces, b"")
+        except TruncatedTar as exc:
+            raise _Cut() from exc
 
 
 class LayerNotKept(SourceNotFound):
