@@ -148,6 +148,8 @@ def _unzstd(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: i
     started = False
     consumed, out_total = 0, 0  # compressed bytes consumed, uncompressed bytes out
     pending = memoryview(first)
+    ready: list[bytes] = []  # output not yet handed out: chunks of about OUT_SIZE go on
+    ready_size = 0
     if on_read:
         on_read(len(first))
     try:
@@ -164,16 +166,22 @@ def _unzstd(raw: BinaryIO, first: bytes, what: str, digest: str | None, layer: i
             out = d.decompress(piece)
             consumed += len(piece) - (len(d.unused_data) if d.eof else 0)
             if out:
+                out_total += len(out)
                 if marks is not None:
-                    out_total += len(out)
                     marks.append((out_total, consumed))
-                yield out
+                ready.append(out)
+                ready_size += len(out)
+                if ready_size >= OUT_SIZE:
+                    yield ready[0] if len(ready) == 1 else b"".join(ready)
+                    ready, ready_size = [], 0
             if d.eof:
                 rest = d.unused_data
                 if rest:
                     pending = memoryview(bytes(rest) + bytes(pending))
                 d = zstandard.ZstdDecompressor().decompressobj()
                 started = False
+        if ready:
+            yield b"".join(ready)
     except zstandard.ZstdError as exc:
         raise _decode_error(what, digest, layer, f"zstd: {exc}") from None
     if started:
