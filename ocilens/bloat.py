@@ -59,10 +59,22 @@ class Bloat:
     same_files_as: "Bloat | None" = field(default=None, repr=False)
 
     @cached_property
+    def _same_waste(self) -> "Bloat | None":
+        """``same_files_as`` when its image also has the same layer history (each layer's ``created_by``): then
+        its waste, causes and advice are this image's too (tags of one build); else None."""
+        twin = self.same_files_as
+        if twin is None:
+            return None
+        cols = ["digest", "created_by"]
+        return twin if self.image.layers[cols].equals(twin.image.layers[cols]) else None
+
+    @cached_property
     def causes(self) -> pd.DataFrame:
         """One row per wasted file version: where it was, who shipped it, why it is waste, who made it so, and
         its download cost (``compressed_bytes``, its share of its layer's blob). The sizes add up to
         ``wasted_bytes`` and the download costs to ``wasted_download_bytes``."""
+        if self._same_waste is not None:
+            return self._same_waste.causes
         img = self.image
         asm = img.assembly
         layers = img.layers
@@ -143,6 +155,8 @@ class Bloat:
     def per_layer(self) -> pd.DataFrame:
         """Per layer: shipped, visible and wasted bytes (and their download cost), wasted bytes by cause, the
         waste this layer's instruction made of lower layers' files, and ``created_by``."""
+        if self._same_waste is not None:
+            return self._same_waste.per_layer
         layers = self.image.layers
         df = layers[["layer", "digest", "shipped_bytes", "visible_bytes", "wasted_bytes", "shipped_compressed_bytes",
                      "visible_compressed_bytes", "wasted_compressed_bytes", "created_by"]].copy()
@@ -157,6 +171,8 @@ class Bloat:
     @cached_property
     def by_cause(self) -> pd.DataFrame:
         """Wasted bytes and versions per cause and per instruction that made the waste."""
+        if self._same_waste is not None:
+            return self._same_waste.by_cause
         c = self.causes
         if c.empty:
             return pd.DataFrame({"cause": pd.Categorical([], dtype=_CAUSE_DTYPE), "by_layer": pd.array([], "Int16"),
@@ -227,6 +243,8 @@ class Bloat:
 
     @cached_property
     def _advised(self) -> "tuple[pd.DataFrame, pd.DataFrame]":
+        if self._same_waste is not None:
+            return self._same_waste._advised
         from .advice import advise
 
         return advise(self)

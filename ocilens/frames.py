@@ -203,8 +203,16 @@ def history_frame(config: dict[str, Any], n_layers: int) -> pd.DataFrame:
 
 
 def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequence[Descriptor],
-                 config: dict[str, Any], events: pd.DataFrame) -> pd.DataFrame:
-    """One row per layer: blob identity and sizes, event counts and bytes, waste, and its history row."""
+                 config: dict[str, Any], events: pd.DataFrame, *, same_stack: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
+    """One row per layer: blob identity and sizes, event counts and bytes, waste, and its history row.
+
+    ``same_stack``: the layers frame of an image with the same layer stack (tags of one build), whose content
+    columns this one shares; only the columns of the image's own manifest and config are made anew."""
+    if same_stack is not None:
+        df = same_stack.copy()
+        _image_columns(df, descriptors, config)
+        return df
     n = len(scans)
     shipped, shipped_c = [0] * n, [0] * n
     for i, scan in enumerate(scans):
@@ -232,11 +240,6 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     visible = np.bincount(node_layers, weights=sizes, minlength=n).astype(np.int64).tolist()
     visible_c = np.bincount(node_layers, weights=_shares(scans, node_layers, entries),
                             minlength=n).astype(np.int64).tolist()
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-    history = list(config.get("history") or [])
-    aligned = align_history(history, n)
-    by_layer = {layer: history[k] for k, layer in enumerate(aligned) if layer is not None}
-
     counts = events.groupby(["layer", "event"], observed=False).size().unstack(fill_value=0)
     # three columns of the regular-file rows, not a copy of the whole events table (a million rows)
     regular = events.loc[events["type"] == "file", ["layer", "event", "size"]]
@@ -244,11 +247,9 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     del regular
     df = pd.DataFrame({
         "layer": pd.array(range(n), dtype="Int16"),
-        "digest": pd.array([d.digest for d in descriptors], dtype="string"),
-        "diff_id": pd.array([diff_ids[i] if i < len(diff_ids) else None for i in range(n)], dtype="string"),
-        "media_type": pd.array([d.media_type for d in descriptors], dtype="string"),
+        "digest": None, "diff_id": None, "media_type": None,  # the image's own (``_image_columns``)
         "compression": pd.array([s.format for s in scans], dtype="string"),
-        "compressed_size": pd.array([d.size for d in descriptors], dtype="Int64"),
+        "compressed_size": None,
         "uncompressed_size": pd.array([s.uncompressed_size for s in scans], dtype="Int64"),
         "entries": pd.array([s.members for s in scans], dtype="Int64"),
     })
@@ -263,11 +264,26 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     df["shipped_compressed_bytes"] = pd.array(shipped_c, dtype="Int64")
     df["visible_compressed_bytes"] = pd.array(visible_c, dtype="Int64")
     df["wasted_compressed_bytes"] = df["shipped_compressed_bytes"] - df["visible_compressed_bytes"]
+    _image_columns(df, descriptors, config)
+    return df
+
+
+def _image_columns(df: pd.DataFrame, descriptors: Sequence[Descriptor], config: dict[str, Any]) -> None:
+    """The layers frame's columns that come from the image's manifest and config, not from the layers' content:
+    blob identity and history (set in place; two tags of one build differ only here)."""
+    n = len(df)
+    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+    history = list(config.get("history") or [])
+    aligned = align_history(history, n)
+    by_layer = {layer: history[k] for k, layer in enumerate(aligned) if layer is not None}
+    df["digest"] = pd.array([d.digest for d in descriptors], dtype="string")
+    df["diff_id"] = pd.array([diff_ids[i] if i < len(diff_ids) else None for i in range(n)], dtype="string")
+    df["media_type"] = pd.array([d.media_type for d in descriptors], dtype="string")
+    df["compressed_size"] = pd.array([d.size for d in descriptors], dtype="Int64")
     df["created_by"] = pd.array([by_layer.get(i, {}).get("created_by") for i in range(n)], dtype="string")
     df["created"] = pd.to_datetime([by_layer.get(i, {}).get("created") for i in range(n)], utc=True,
                                    errors="coerce", format="ISO8601")
     df["comment"] = pd.array([by_layer.get(i, {}).get("comment") for i in range(n)], dtype="string")
-    return df
 
 
 def anomalies_frame(asm: Assembly) -> pd.DataFrame:

@@ -172,7 +172,9 @@ class Image:
     @analysis_frame
     def layers(self) -> pd.DataFrame:
         """One row per layer: digest, sizes, event counts and bytes, waste, ``created_by``."""
-        return _frames().layers_frame(self.assembly, self.scans, self.manifest.layers, self.config, self.events)
+        twin = self._twin.layers if self._twin is not None else None
+        return _frames().layers_frame(self.assembly, self.scans, self.manifest.layers, self.config, self.events,
+                                      same_stack=twin)
 
     @cached_property
     def history(self) -> pd.DataFrame:
