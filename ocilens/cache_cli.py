@@ -3,8 +3,10 @@
 Rows are plain dicts (``pandas.DataFrame(list_cache())`` shows them). "Last used" is the access time,
 which ``RegistrySource`` refreshes when it serves a blob from the cache, so pruning is least-recently-used.
 Temporary ``.partial`` files are listed too; left behind by a crash, they are always pruned once stale.
-Scans and frames made by other code (a folder of another format, which this code never reads) are
-``stale``: every prune removes them, with their folders.
+Scans, frames and engine records made by other code (a folder of another format, which this code never
+reads) are ``stale``: every prune removes them, with their folders. Engine records (``engine/v<N>/``, one
+small JSON file per image ID, see ``sources/engine.py``) let an unchanged engine image skip its export; they
+are listed and pruned as the other kinds are.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .cache import FrameCache, ScanCache, cache_dir
 from .codec import TAR, sniff
@@ -24,6 +26,7 @@ from .units import parse_size
 
 __all__ = ["list_cache", "prune_cache", "parse_age", "parse_size", "touch"]
 
+ENGINE_DIR = "engine"  # the engine records' folder under the cache directory (sources/engine.py)
 _PARTIAL_STALE = 3600.0  # a temp file untouched this long belongs to a download that died
 _AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -99,16 +102,35 @@ def _content(path: Path, st: os.stat_result) -> str:
     return "tar" if head[257:262] == b"ustar" else "other"
 
 
+def _engine_format() -> str:
+    """The folder name of the engine records this code reads and writes (``v1``)."""
+    from .sources.engine import _RECORD_FORMAT
+
+    return f"v{_RECORD_FORMAT}"
+
+
 def _places(root: Path) -> list[tuple[str, Path, bool]]:
-    """``(kind, folder, stale)`` of every folder of entries: the blobs, and the scans and frames of each format
-    (stale: not the format this code reads)."""
+    """``(kind, folder, stale)`` of every folder of entries: the blobs, and the scans, frames and engine records
+    of each format (stale: not the format this code reads)."""
     places = [("blob", root / "blobs", False)]
-    for kind, cache in (("scan", ScanCache), ("frames", FrameCache)):
-        folder = root / cache.kind
+    kinds: tuple[tuple[str, str, Callable[[], str]], ...] = (
+        ("scan", ScanCache.kind, ScanCache.format), ("frames", FrameCache.kind, FrameCache.format),
+        ("engine", ENGINE_DIR, _engine_format))
+    for kind, name, current in kinds:
+        folder = root / name
         if folder.is_dir():
-            current = cache.format()
-            places += [(kind, d, d.name != current) for d in sorted(folder.iterdir()) if d.is_dir()]
+            fmt = current()
+            places += [(kind, d, d.name != fmt) for d in sorted(folder.iterdir()) if d.is_dir()]
     return places
+
+
+def _entries(kind: str, base: Path) -> list[tuple[str, Path]]:
+    """``(algorithm, file)`` of a folder's entries: ``<algo>/<hex>...`` for blobs, scans and frames; for engine
+    records the files themselves, named ``<algo>-<hex>.json`` after the image ID."""
+    if kind == "engine":
+        return [(f.name.partition("-")[0], f) for f in sorted(base.iterdir())]
+    return [(algo_dir.name, f) for algo_dir in sorted(p for p in base.iterdir() if p.is_dir())
+            for f in sorted(algo_dir.iterdir())]
 
 
 def _rows(root: Path) -> list[dict[str, Any]]:
@@ -116,29 +138,31 @@ def _rows(root: Path) -> list[dict[str, Any]]:
     for kind, base, stale in _places(root):
         if not base.is_dir():
             continue
-        for algo_dir in sorted(p for p in base.iterdir() if p.is_dir()):
-            for f in sorted(algo_dir.iterdir()):
-                if not f.is_file():
-                    continue
-                st = f.stat()
-                partial = f.name.startswith(".")
-                name = f.name.split(".")[0] if not partial else f.name
-                if partial:
-                    content = "incomplete"
-                elif kind != "blob":
-                    content = "stale" if stale else kind  # stale: made by other code, never read
-                else:
-                    content = _content(f, st)
-                rows.append({
-                    "kind": "partial" if partial else kind,
-                    "digest": None if partial else f"{algo_dir.name}:{name}",
-                    "size": st.st_size,
-                    "content": content,
-                    "stale": stale and not partial,
-                    "last_used": datetime.fromtimestamp(max(st.st_atime, st.st_mtime), tz=timezone.utc),
-                    "modified": datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
-                    "path": str(f),
-                })
+        for algo, f in _entries(kind, base):
+            if not f.is_file():
+                continue
+            st = f.stat()
+            # engine records are written as <algo>-<hex>.<pid>.partial, the other kinds as .<name>...partial
+            partial = f.name.startswith(".") or (kind == "engine" and f.name.endswith(".partial"))
+            name = f.name.split(".")[0] if not partial else f.name
+            if kind == "engine":
+                name = name.partition("-")[2]
+            if partial:
+                content = "incomplete"
+            elif kind != "blob":
+                content = "stale" if stale else kind  # stale: made by other code, never read
+            else:
+                content = _content(f, st)
+            rows.append({
+                "kind": "partial" if partial else kind,
+                "digest": None if partial else f"{algo}:{name}",
+                "size": st.st_size,
+                "content": content,
+                "stale": stale and not partial,
+                "last_used": datetime.fromtimestamp(max(st.st_atime, st.st_mtime), tz=timezone.utc),
+                "modified": datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+                "path": str(f),
+            })
     return rows
 
 
@@ -155,8 +179,9 @@ def _remove_stale_folders(root: Path) -> None:
 
 
 def list_cache(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every file in the cache: ``kind`` (blob, scan, frames, partial), ``digest``, ``size``, ``content``
-    (``stale`` for scans and frames of other code), ``stale``, times, ``path``."""
+    """Every file in the cache: ``kind`` (blob, scan, frames, engine, partial), ``digest`` (an engine record's:
+    the image ID), ``size``, ``content`` (``stale`` for scans, frames and engine records of other code),
+    ``stale``, times, ``path``."""
     return _rows(root or cache_dir())
 
 
@@ -166,8 +191,8 @@ def prune_cache(older_than: float | timedelta | str | None = None, keep: int | s
 
     ``older_than`` removes entries not used for that long; ``keep`` then removes the least recently used
     until at most that many bytes remain. With neither, everything goes (it is only a cache). Stale
-    ``.partial`` files, and scans and frames made by other code (``stale``), are always removed. Both are
-    checked before anything is read or removed.
+    ``.partial`` files, and scans, frames and engine records made by other code (``stale``), are always
+    removed. Both are checked before anything is read or removed.
     """
     age_limit = parse_age(older_than) if older_than is not None else None
     budget = _budget(keep) if keep is not None else None

@@ -348,7 +348,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    """List the blob and scan cache, or prune it by age and size."""
+    """List the cache (blobs, scans, frames, engine records), or prune it by age and size."""
     import pandas as pd
 
     from .cache import cache_dir
@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", nargs="?", help="image reference")
     p.add_argument("--insecure", action="store_true", help="allow plain HTTP or unverified TLS")
     p.set_defaults(func=cmd_platforms)
-    p = sub.add_parser("cache", help="list or prune the blob and scan cache ($OCILENS_CACHE_DIR)")
+    p = sub.add_parser("cache", help="list or prune the cache: blobs, scans, frames, engine records ($OCILENS_CACHE_DIR)")
     p.add_argument("action", choices=("ls", "prune"))
     p.add_argument("--older-than", metavar="AGE", help="prune: entries unused for this long (30d, 12h)")
     p.add_argument("--keep", metavar="SIZE", help="prune: least recently used first, down to this size (5GB)")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -183,6 +184,29 @@ def _strings(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), None).astype("string")
 
 
+# The columns of a path's previous version that ``layer_diff`` compares and reports (its ``prev_*``).
+_VERSION_COLUMNS = ("type", "mode", "uid", "gid", "mtime", "linkname", "digest")
+# Per image: the events frame the index was built from, and the index (see ``_versions``).
+_VERSIONS: "weakref.WeakKeyDictionary[Image, tuple[pd.DataFrame, pd.DataFrame]]" = weakref.WeakKeyDictionary()
+
+
+def _build_versions(events: pd.DataFrame) -> pd.DataFrame:
+    """Every version a layer wrote (whiteouts excluded), indexed by ``(layer, path)``: the versions a layer replaces."""
+    cols = [c for c in _VERSION_COLUMNS if c in events.columns]
+    return events.loc[events["event"] != "whited_out", ["layer", "path", *cols]].set_index(["layer", "path"])
+
+
+def _versions(image: "Image") -> pd.DataFrame:
+    """The ``(layer, path)`` index of ``image``'s versions, built once per image (and per events frame)."""
+    events = image.events
+    hit = _VERSIONS.get(image)
+    if hit is not None and hit[0] is events:
+        return hit[1]
+    versions = _build_versions(events)
+    _VERSIONS[image] = (events, versions)
+    return versions
+
+
 def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -> LayerDiff:
     """What layer ``index`` did to the stack below: one row per path it added, modified or removed, with
     which attributes changed and their values before (``prev_*``) and after. ``unchanged`` rows (a
@@ -196,7 +220,7 @@ def layer_diff(image: "Image", index: int, *, include_unchanged: bool = False) -
     here = (ev["layer"] == index).to_numpy(dtype=bool, na_value=False)
     positions = np.flatnonzero(here)  # the rows' numbers in the events (and in the assembly's event log)
     mine = ev[here].reset_index(drop=True)
-    versions = ev[ev["event"] != "whited_out"].set_index(["layer", "path"])
+    versions = _versions(image)
     keys = list(zip(mine["prev_layer"].fillna(-1).astype(int), mine["path"]))
     prev = versions.reindex(pd.MultiIndex.from_tuples(keys, names=["layer", "path"]) if keys else
                             pd.MultiIndex.from_arrays([[], []], names=["layer", "path"])).reset_index(drop=True)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .diff import change_counts, counts_text
 from .errors import AnalysisError, UsageError
-from .html import CHANGE_COLOURS, change_badge_css, esc, human, printable
+from .html import CHANGE_COLOURS, change_badge_css, command_html, esc, human, printable
 
 if TYPE_CHECKING:
     from .diff import ImageDiff
@@ -454,7 +454,6 @@ TREE_CSS = """
 .ocilens details.layer{border:1px solid #d0d7de;border-radius:6px;margin:.35em 0;padding:.25em .6em;max-width:100%}
 .ocilens details.layer>summary{cursor:pointer;overflow-wrap:break-word}
 .ocilens details.layer[open]>summary{margin-bottom:.3em}
-.ocilens details.layer>summary code{white-space:normal;word-break:normal;overflow-wrap:anywhere}
 .ocilens ul.tree{list-style:none;margin:0;padding-left:1.4em;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
 line-height:1.5}.ocilens details.layer>ul.tree{padding-left:.2em;font-size:.82em;overflow-x:auto}
 .ocilens ul.tree summary{cursor:pointer}.ocilens ul.tree li{white-space:normal}
@@ -628,11 +627,11 @@ def layers_html(image: "Image", top: int = 25, *, views: LayerViews | None = Non
         kinds = counts_text(views.counts(i))
         wasted = int(row.wasted_bytes)
         out.append(
-            f'<details class="layer" id="layer-{i}"><summary><b>layer {i}</b>: <code>{esc(printable(_short(created_by)))}'
-            f'</code> <span class="muted">· {esc(human(row.compressed_size))} compressed · {esc(kinds or "no changes")}'
+            f'<details class="layer" id="layer-{i}"><summary><b>layer {i}</b>: {command_html(_short(created_by))}'
+            f' <span class="muted">· {esc(human(row.compressed_size))} compressed · {esc(kinds or "no changes")}'
             + (f' · <span class="waste">{esc(human(wasted))} wasted</span>' if wasted else "")
             + "</span></summary>"
-            + (f'<p class="mono muted">{esc(printable(created_by))}</p>' if len(created_by) > 110 else "")
+            + (f'<p class="muted">{command_html(created_by)}</p>' if len(created_by) > 110 else "")
             + tree_html(tree, top) + "</details>")
     return "".join(out)
 

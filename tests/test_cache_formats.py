@@ -3,6 +3,7 @@ other formats are never read, and ``ocilens cache ls`` / ``prune`` show and remo
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -154,3 +155,80 @@ def test_frames_of_other_code_are_stale_and_pruned(cache_dir: Path, monkeypatch:
     assert {r["path"] for r in removed} == {r["path"] for r in frames}
     assert [p.name for p in (cache_dir / "frames").iterdir()] == []
     assert any(r["kind"] == "scan" for r in list_cache()), "the scans (of the same format) are kept"
+
+
+# ----------------------------------------------------------------------------------------- engine records
+
+
+def _engine_record(cache_dir: Path, tmp_path: Path) -> tuple[str, Path]:
+    """An engine record written by ``EngineSource._remember`` itself, for the bundled sample's manifest (no
+    engine runs: the source's client points at a socket that does not exist and is never used). Returns the
+    image ID, read from the layout's own manifest, and the record's path."""
+    from imagebuild import manifest_of
+    from ocilens.sources.engine import EngineSource
+
+    image_id = manifest_of(PACKAGE / "_sample", "sample")["config"]["digest"]
+    img = ocilens.load(SAMPLE_REF, progress=False, cache=False)
+    source = EngineSource("docker-daemon:sample", "docker-daemon", "sample",
+                          env={"DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}"})
+    try:
+        source._image_id = image_id  # what the engine's inspect would have said (EngineSource._inspect)
+        source._remember(img.manifest)
+    finally:
+        source.close()
+        img.close()
+    algo, _, hex_ = image_id.partition(":")
+    record = cache_dir / "engine" / "v1" / f"{algo}-{hex_}.json"
+    assert record.is_file() and json.loads(record.read_text())["config"][0] == image_id
+    return image_id, record
+
+
+def test_cache_ls_lists_engine_records_and_prune_treats_them_as_the_other_kinds(
+        cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ocilens cache ls`` counts and lists the engine records (kind ``engine``, the image ID as digest, their
+    size on disk); a record of another format is ``stale`` and every prune removes it with its folder; a
+    current one goes by age, by size or with ``--all``, like a blob or a scan."""
+    from ocilens.cli import main
+
+    image_id, record = _engine_record(cache_dir, tmp_path)
+    stale = cache_dir / "engine" / "v0" / f"sha256-{'b' * 64}.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"old": "format"}')
+    partial = record.with_name(f"sha256-{'c' * 64}.4242.partial")  # as _remember names its temp file
+    partial.write_text("{")
+    # the truth: the files on disk, walked here
+    on_disk = [Path(d) / f for d, _, files in os.walk(cache_dir) for f in files]
+    assert set(on_disk) == {record, stale, partial}
+
+    rows = {r["path"]: r for r in list_cache()}
+    assert set(rows) == {str(p) for p in on_disk}
+    assert (rows[str(record)]["kind"], rows[str(record)]["digest"], rows[str(record)]["size"],
+            rows[str(record)]["content"], rows[str(record)]["stale"]) == (
+        "engine", image_id, record.stat().st_size, "engine", False)
+    assert (rows[str(stale)]["kind"], rows[str(stale)]["digest"], rows[str(stale)]["content"],
+            rows[str(stale)]["stale"]) == ("engine", f"sha256:{'b' * 64}", "stale", True)
+    assert (rows[str(partial)]["kind"], rows[str(partial)]["digest"]) == ("partial", None)
+
+    assert main(["cache", "ls"]) == 0
+    out = capsys.readouterr().out
+    total = sum(p.stat().st_size for p in on_disk)
+    assert 1000 <= total < 10_000  # so shown in kB (SI, one decimal, as dive and docker print sizes)
+    assert out.splitlines()[0] == f"{cache_dir}: 3 entries, {total / 1000:.1f} kB"
+    line = next(line for line in out.splitlines() if image_id in line)
+    assert line.split()[:4] == ["engine", image_id, str(record.stat().st_size), "engine"]
+
+    # Prune: the stale folder goes even when everything current is kept; the fresh partial stays.
+    removed = prune_cache(older_than="30d", keep="1TB")
+    assert [r["path"] for r in removed] == [str(stale)]
+    assert not stale.parent.exists() and record.is_file() and partial.is_file()
+    # By age, as any entry: a record last used 40 days ago goes.
+    old = time.time() - 40 * 86400
+    os.utime(record, (old, old))
+    assert [r["digest"] for r in prune_cache(older_than="30d", dry_run=True)] == [image_id]
+    assert record.is_file()
+    os.utime(record, None)
+    # By size, least recently used first; and --all empties the cache of them.
+    assert [r["digest"] for r in prune_cache(keep=0, dry_run=True)] == [image_id]
+    assert main(["cache", "prune", "--all"]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out  # the fresh partial is kept, as for other kinds
+    assert not record.exists() and partial.is_file()

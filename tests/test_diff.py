@@ -580,3 +580,63 @@ def test_layer_diffs_with_hardlinks_match_umoci(tmp_path: Path) -> None:
     e = rows[2]["/opt/e"]  # the same bytes, mode and owner: but now a second copy of them
     assert (str(e["change"]), flags_of(e), int(e["size_delta"])) == ("modified", set(), len(E))
     assert int(rows[3]["/opt/g"]["size_delta"]) == 0 and str(rows[3]["/opt/g"]["type"]) == "hardlink"
+
+
+# ------------------------------------------------------------------------ layer_diff's index, built once
+
+def _plain(v: Any) -> Any:
+    """A cell as a plain Python value (None for any missing value), for comparing across dtypes."""
+    return None if na(v) else (int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+
+
+def test_layer_diff_builds_its_version_index_once_per_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every layer's diff reads the previous versions from one (layer, path) index, built once per image; the
+    prev_* values agree with a plain lookup in ``img.events`` and the frames equal an uncached recomputation."""
+    import ocilens.diff as diff_mod
+
+    img = ocilens.sample_image(cache=False, progress=False)
+    n = len(img.scans)
+    calls: list[int] = []
+    real = diff_mod._build_versions
+
+    def counting(events: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(events))
+        return real(events)
+
+    monkeypatch.setattr(diff_mod, "_build_versions", counting)
+    cached = [img.layer_diff(i, include_unchanged=True) for i in range(n)]
+    cached += [img.layer_diff(i) for i in range(n)]
+    assert calls == [len(img.events)]  # one build for 2 x n diffs
+
+    # Straightforward recomputation from the events: each path's version by (layer, path), whiteouts excluded.
+    records = img.events.to_dict("records")
+    version = {(int(r["layer"]), r["path"]): r for r in records if str(r["event"]) != "whited_out"}
+    checked = {"overwritten": 0, "whited_out": 0}
+    for i in range(n):
+        mine = [r for r in records if int(r["layer"]) == i]
+        rows = rows_by_path(cached[i])
+        assert set(rows) == {r["path"] for r in mine}
+        for r in mine:
+            got, event = rows[r["path"]], str(r["event"])
+            want_change = {"added": "added", "whited_out": "removed"}.get(event)
+            if want_change:
+                assert str(got["change"]) == want_change
+            else:
+                assert str(got["change"]) in ("modified", "unchanged")
+            if event == "added":
+                assert all(na(got[c]) for c in ("prev_type", "prev_mode", "prev_uid", "prev_gid", "prev_linkname"))
+                continue
+            checked[event] += 1
+            old = version[(int(r["prev_layer"]), r["path"])]
+            assert _plain(got["prev_type"]) == _plain(r["type"] if event == "whited_out" else old["type"])
+            for col in ("mode", "uid", "gid", "linkname"):
+                assert _plain(got[f"prev_{col}"]) == _plain(old[col]), (i, r["path"], col)
+            if event == "overwritten":
+                assert bool(got["mode_changed"]) == (_plain(r["mode"]) != _plain(old["mode"]))
+    assert checked["overwritten"] and checked["whited_out"]  # both kinds of lookup were exercised
+
+    # The same frames as building the index afresh on every call (the behaviour before the cache).
+    for i in range(n):
+        diff_mod._VERSIONS.pop(img, None)
+        pd.testing.assert_frame_equal(img.layer_diff(i, include_unchanged=True), cached[i])
+    assert len(calls) == 1 + n

@@ -27,6 +27,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import ocilens
+from ocilens.html import signed
 from ocilens.packages import layer_package_diff, package_causes, packages_at, waste_by_ecosystem
 from ocilens.packages.show import diff_lines
 
@@ -439,8 +440,8 @@ def test_image_package_diff(final: ocilens.Image, installed: ocilens.Image, dpkg
     same = final.diff(final).packages
     assert same.empty
     lines = diff_lines(installed.diff(final).packages)
-    assert lines[0] == (f"packages: 0 added, 1 removed, 1 upgraded, 0 downgraded, "
-                        f"{t3.bytes[DEMO] - t1.bytes[DEMO] - t1.bytes['hello']:+,} bytes")
+    assert lines[0] == (f"packages: 0 added, 1 removed, 1 upgraded, 0 downgraded; "
+                        f"{signed(t3.bytes[DEMO] - t1.bytes[DEMO] - t1.bytes['hello'])} in packages")
     assert any("dpkg:ocilens-demo 1.0~rc1-1 -> 1.0-1" in line for line in lines[1:])
 
 

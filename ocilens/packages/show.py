@@ -6,16 +6,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..html import esc, human, svg_of, table
+from ..html import esc, human, signed, svg_of, table
 
 if TYPE_CHECKING:
     from ..image import Image
 
 __all__ = ["packages_html", "package_diff_html", "diff_summary", "diff_lines"]
-
-
-def _signed(n: int) -> str:
-    return human(n) if n >= 0 else "-" + human(-n)
 
 
 def packages_html(image: "Image", top: int = 25) -> str:
@@ -95,9 +91,9 @@ def package_diff_html(frame: pd.DataFrame, top: int = 25) -> str:
         return "<h3>Package changes</h3><p>No package added, removed, upgraded or downgraded.</p>"
     s = diff_summary(frame)
     return (f"<h3>Package changes</h3><p>{s['added']:,} added, {s['removed']:,} removed, {s['upgraded']:,} upgraded, "
-            f"{s['downgraded']:,} downgraded; {esc(_signed(s['size_delta']))} in packages.</p>"
+            f"{s['downgraded']:,} downgraded; {esc(signed(s['size_delta']))} in packages.</p>"
             + table(frame, ["change", "ecosystem", "name", "version_a", "version_b", "bytes_a", "bytes_b",
-                            "size_delta"], formats={"bytes_a": human, "bytes_b": human},
+                            "size_delta"], formats={"bytes_a": human, "bytes_b": human, "size_delta": signed},
                     numeric=["bytes_a", "bytes_b", "size_delta"], mono=["name", "version_a", "version_b"],
                     limit=top, headers={"version_a": "old version", "version_b": "new version",
                                         "bytes_a": "old bytes", "bytes_b": "new bytes"}))
@@ -107,12 +103,12 @@ def diff_lines(frame: pd.DataFrame, top: int = 20) -> list[str]:
     """A package diff as text lines (``ocilens diff``): a summary line, then the ``top`` changes."""
     s = diff_summary(frame)
     lines = [f"packages: {s['added']} added, {s['removed']} removed, {s['upgraded']} upgraded, "
-             f"{s['downgraded']} downgraded, {s['size_delta']:+,} bytes"]
+             f"{s['downgraded']} downgraded; {signed(s['size_delta'])} in packages"]
     for r in frame.head(top).itertuples(index=False):
         va = "" if pd.isna(r.version_a) else r.version_a
         vb = "" if pd.isna(r.version_b) else r.version_b
         versions = f"{va} -> {vb}" if va and vb else va or vb
-        lines.append(f"  {r.change:10} {int(r.size_delta):>+12,}  {r.ecosystem}:{r.name} {versions}")
+        lines.append(f"  {r.change:10} {signed(int(r.size_delta)):>10}  {r.ecosystem}:{r.name} {versions}")
     if len(frame) > top:
         lines.append(f"  ... {len(frame) - top} more package changes")
     return lines
