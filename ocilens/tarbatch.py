@@ -49,11 +49,15 @@ class PlainRun:
 
 
 def _octal(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ASCII octal digits -> (values, all digits valid)."""
-    d = digits.astype(np.int64) - 48
-    valid = ((d >= 0) & (d <= 7)).all(axis=1)
-    powers = 8 ** np.arange(d.shape[1] - 1, -1, -1, dtype=np.int64)
-    return d @ powers, valid
+    """Rows of ASCII octal digits -> (values, all digits valid); a row with another byte gets a meaningless
+    value. Shift-and-add a column at a time: an int64 matrix product has no BLAS behind it, and is 3x slower."""
+    d = digits - np.uint8(48)  # in uint8 a byte below "0" wraps far past 7
+    valid = (d < 8).all(axis=1)
+    value = np.zeros(len(d), dtype=np.int64)
+    for k in range(d.shape[1]):
+        value <<= 3
+        value += d[:, k]
+    return value, valid
 
 
 def _terminated(col: np.ndarray) -> np.ndarray:
