@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -671,3 +672,65 @@ def test_stream_complete_and_broken_in_unit() -> None:
         assert stream.read(100) == whole[:100]
         with pytest.raises(EngineExportInterrupted, match="connection reset"):
             stream.read(1)
+
+
+# ------------------------------------------------------------------ the export read straight off the socket
+
+
+def _fake_engine(path: Path, export_answer: bytes | None, stop: threading.Event) -> threading.Thread:
+    """A unix socket that answers ``/_ping`` as Docker does and every other request with ``export_answer``
+    (None: reads the request and says nothing, as a hung engine), until ``stop``. Faults no real engine
+    produces on demand."""
+    server = bind_socket(path)
+    server.listen(4)
+    server.settimeout(0.1)
+
+    def serve() -> None:
+        conns = []
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            conns.append(conn)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                more = conn.recv(4096)
+                if not more:
+                    break
+                head += more
+            if b" /_ping " in head:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK")
+            elif export_answer is not None:
+                conn.sendall(export_answer)
+                conn.close()
+        for c in conns:
+            c.close()
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("answer", [None, b"nonsense\r\n\r\n", b""])
+def test_an_export_that_gets_no_proper_answer_is_a_typed_error(answer: bytes | None) -> None:
+    """Silence past the export timeout, a status line that is no HTTP, or a connection closed at once: each is
+    an EngineAPIError naming the engine and the request, raised within the timeout."""
+    where = short_dir() / "fake.sock"
+    stop = threading.Event()
+    thread = _fake_engine(where, answer, stop)
+    ep = Endpoint("docker", f"unix://{where}", socket=str(where))
+    try:
+        started = time.monotonic()
+        with EngineClient(ep, export_timeout=0.5) as client, pytest.raises(EngineAPIError) as info:
+            client.export("app:1")
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        shutil.rmtree(where.parent, ignore_errors=True)
+    err = info.value
+    assert "did not answer GET /images/app:1/get" in err.message and str(where) in err.message
+    assert err.reference == "app:1" and err.hint
