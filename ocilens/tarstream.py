@@ -185,18 +185,25 @@ class TarReader:
         self._pos += n
         return self._buf[start : self._pos]
 
+    def _span(self, n: int) -> tuple[bytes, int, int]:
+        """Up to ``n`` bytes of data from the buffer, as ``(buffer, start, length)``, consumed; the next chunk
+        is taken when the buffer is spent."""
+        avail = len(self._buf) - self._pos
+        if not avail:
+            if not self._fill(1):
+                raise TruncatedTar("tar stream ends inside a member's data (truncated layer)", in_header=False)
+            avail = len(self._buf) - self._pos
+        buf, pos = self._buf, self._pos
+        k = avail if avail < n else n
+        self._pos = pos + k
+        return buf, pos, k
+
     def _consume(self, n: int, sink: Callable[[memoryview], None] | None) -> None:
         """Pass ``n`` bytes to ``sink`` (or drop them) without joining them into one buffer."""
         while n:
-            avail = len(self._buf) - self._pos
-            if not avail:
-                if not self._fill(1):
-                    raise TruncatedTar("tar stream ends inside a member's data (truncated layer)", in_header=False)
-                avail = len(self._buf) - self._pos
-            k = avail if avail < n else n
+            buf, pos, k = self._span(n)
             if sink is not None:
-                sink(memoryview(self._buf)[self._pos : self._pos + k])
-            self._pos += k
+                sink(memoryview(buf)[pos : pos + k])
             n -= k
 
     # -- members ----------------------------------------------------------------------------------
@@ -261,14 +268,7 @@ class TarReader:
         n, self._remaining = self._remaining, 0
         try:
             while n:
-                avail = len(self._buf) - self._pos
-                if not avail:
-                    if not self._fill(1):
-                        raise TruncatedTar("tar stream ends inside a member's data (truncated)", in_header=False)
-                    avail = len(self._buf) - self._pos
-                buf, pos = self._buf, self._pos
-                k = avail if avail < n else n
-                self._pos = pos + k
+                buf, pos, k = self._span(n)
                 n -= k
                 yield buf if pos == 0 and k == len(buf) else buf[pos : pos + k]
         finally:
