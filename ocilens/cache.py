@@ -14,12 +14,16 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator
 
-from .digest import parse_digest
+from .digest import VerifiedReader, parse_digest
+from .errors import IntegrityError
 
-__all__ = ["cache_dir", "BlobStore", "ScanCache", "FrameCache", "AtomicBlobWriter", "frames_key", "scan_format",
-           "frames_format", "source_format", "code_fingerprint", "SCAN_SOURCES"]
+if TYPE_CHECKING:
+    from .manifest import Descriptor
+
+__all__ = ["cache_dir", "BlobStore", "CachedBlobReader", "ScanCache", "FrameCache", "AtomicBlobWriter", "frames_key",
+           "scan_format", "frames_format", "source_format", "code_fingerprint", "SCAN_SOURCES"]
 
 #: The modules whose source decides what a ``LayerScan`` of given bytes holds (reading, decompressing,
 #: verifying, tabulating, normalizing paths); with the package readers' capture patterns they make the
@@ -105,6 +109,40 @@ class BlobStore:
             for f in sorted(algo_dir.iterdir()):
                 if f.is_file() and not f.name.startswith("."):
                     yield f"{algo_dir.name}:{f.name}", f.stat().st_size
+
+
+class CachedBlobReader(VerifiedReader):
+    """A blob of a ``BlobStore``, re-verified as it is read; a corrupt entry is removed from the store.
+
+    The rule is the blob store's (docs/architecture.md, "Caches": re-verified on every read; a corrupt copy is
+    removed and fetched again): the ``IntegrityError`` raised names ``reference``, has ``evicted`` set, and
+    carries a note naming the entry removed and ``then``, what the source's next read of the blob does (fetch
+    it from the registry, export the image again). Opening raises ``FileNotFoundError`` when the entry is gone
+    (pruned or evicted since ``BlobStore.has``): the caller then fetches the blob as if it were not cached.
+    """
+
+    def __init__(self, store: BlobStore, desc: "Descriptor", reference: str, *, then: str,
+                 what: str = "cached blob") -> None:
+        """``desc``'s blob in ``store``, read for ``reference``; ``then`` ends the eviction's note."""
+        from .cache_cli import touch  # (cache_cli imports this module)
+
+        self._path = store.path(desc.digest)
+        super().__init__(open(self._path, "rb"), desc.digest, desc.size, what=what)  # noqa: SIM115
+        self._reference = reference
+        self._then = then
+        touch(self._path)  # least-recently-used pruning (ocilens cache prune --keep) goes by this
+
+    def read(self, n: int = -1) -> bytes:
+        """The next bytes; a mismatch evicts the entry (once: later reads raise the same error again)."""
+        try:
+            return super().read(n)
+        except IntegrityError as exc:
+            if not exc.evicted:
+                self._path.unlink(missing_ok=True)
+                exc.reference = self._reference
+                exc.evicted = True
+                exc.add_note(f"the corrupt cache entry {self._path} was removed; {self._then}")
+            raise
 
 
 class PickleCache:

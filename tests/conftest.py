@@ -4,9 +4,10 @@ directory for Unix sockets."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -27,6 +28,24 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def sample_layout() -> Path:
     """The bundled sample OCI layout (``oci:<this>:sample``), built by ``scripts/build_sample.py``."""
     return REPO / "ocilens" / "_sample"
+
+
+@pytest.fixture(scope="session")
+def skopeo_archives(tmp_path_factory: pytest.TempPathFactory, sample_layout: Path) -> dict[str, bytes]:
+    """The sample as skopeo writes it into a docker-archive and an oci-archive (bytes)."""
+    d = tmp_path_factory.mktemp("skopeo-archives")
+    for transport, name, tag in (("docker-archive", "docker.tar", "app:1"), ("oci-archive", "oci.tar", "sample")):
+        subprocess.run(["skopeo", "copy", "--quiet", f"oci:{sample_layout}:sample", f"{transport}:{d / name}:{tag}"],
+                       check=True, capture_output=True)
+    return {"docker-archive": (d / "docker.tar").read_bytes(), "oci-archive": (d / "oci.tar").read_bytes()}
+
+
+@pytest.fixture(scope="session")
+def sample_truth(tmp_path_factory: pytest.TempPathFactory, sample_layout: Path) -> dict[str, dict[str, Any]]:
+    """``umoci unpack`` of the sample: the final tree any reading of it must give (``imagebuild.tree_of``)."""
+    from imagebuild import tree_of, umoci_unpack
+
+    return tree_of(umoci_unpack(sample_layout, "sample", tmp_path_factory.mktemp("sample-truth") / "bundle"))
 
 
 @pytest.fixture(scope="session")

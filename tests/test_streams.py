@@ -26,28 +26,12 @@ import ocilens.pipeline as pipeline
 import ocilens.sources.layout as layout_module
 import ocilens.sources.stream as stream_module
 from archives import Member, member_offsets, sample_parts, sha256, tar_bytes, through_fifo
-from imagebuild import run, tree_of, umoci_unpack
 from ocilens.errors import SourceError
 from ocilens.manifest import DOCKER_LAYER_GZIP, Descriptor
 from ocilens.sources import DockerArchiveSource, LayoutSource
 from ocilens.sources.stream import StreamStorage
 
 FRAME_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "digest"]
-
-
-@pytest.fixture(scope="module")
-def archives(tmp_path_factory: pytest.TempPathFactory, sample_layout: Path) -> dict[str, bytes]:
-    """The sample as skopeo writes it into a docker-archive and an oci-archive (bytes)."""
-    d = tmp_path_factory.mktemp("stream-archives")
-    run("skopeo", "copy", "--quiet", f"oci:{sample_layout}:sample", f"docker-archive:{d / 'docker.tar'}:app:1")
-    run("skopeo", "copy", "--quiet", f"oci:{sample_layout}:sample", f"oci-archive:{d / 'oci.tar'}:sample")
-    return {"docker-archive": (d / "docker.tar").read_bytes(), "oci-archive": (d / "oci.tar").read_bytes()}
-
-
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory: pytest.TempPathFactory, sample_layout: Path) -> dict[str, dict[str, Any]]:
-    """``umoci unpack`` of the sample: the final tree any reading of it must give."""
-    return tree_of(umoci_unpack(sample_layout, "sample", tmp_path_factory.mktemp("stream-truth") / "bundle"))
 
 
 @pytest.fixture
@@ -130,28 +114,31 @@ class NoSeek(io.RawIOBase):
 
 
 @pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
-def test_standard_input(transport: str, archives: dict[str, bytes], truth: dict, tmp_path: Path) -> None:
+def test_standard_input(transport: str, skopeo_archives: dict[str, bytes], sample_truth: dict,
+                        tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    done = cli(["analyze", f"{transport}:-", "--json", str(out)], archives[transport], tmp_path / "cache")
+    done = cli(["analyze", f"{transport}:-", "--json", str(out)], skopeo_archives[transport], tmp_path / "cache")
     assert done.returncode == 0, done.stderr.decode()
     doc = json.loads(out.read_text())
-    assert tree_rows(doc["files"]) == truth_rows(truth)
+    assert tree_rows(doc["files"]) == truth_rows(sample_truth)
     assert [layer["digest"] for layer in doc["layers"]] == expected_digests(transport)
     assert [layer["diff_id"] for layer in doc["layers"]] == sample_parts().diff_ids
     assert doc["image"]["image_id"] == sample_parts().image_id
 
 
 @pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
-def test_dev_stdin_on_a_pipe(transport: str, archives: dict[str, bytes], truth: dict, tmp_path: Path) -> None:
+def test_dev_stdin_on_a_pipe(transport: str, skopeo_archives: dict[str, bytes], sample_truth: dict,
+                             tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    done = cli(["analyze", f"{transport}:/dev/stdin", "--json", str(out)], archives[transport], tmp_path / "c")
+    done = cli(["analyze", f"{transport}:/dev/stdin", "--json", str(out)], skopeo_archives[transport],
+               tmp_path / "c")
     assert done.returncode == 0, done.stderr.decode()
-    assert tree_rows(json.loads(out.read_text())["files"]) == truth_rows(truth)
+    assert tree_rows(json.loads(out.read_text())["files"]) == truth_rows(sample_truth)
 
 
 @pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
-def test_fifo_and_pipe_read_once_and_scanned_as_they_stream(transport: str, archives: dict[str, bytes],
-                                                            truth: dict, tmp_path: Path, cache: Path,
+def test_fifo_and_pipe_read_once_and_scanned_as_they_stream(transport: str, skopeo_archives: dict[str, bytes],
+                                                            sample_truth: dict, tmp_path: Path, cache: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """No layer is read again after the stream: ``pipeline.scan_layer`` (the read-and-scan of a blob) is never
     called, and the stream scans each layer member exactly once."""
@@ -164,11 +151,11 @@ def test_fifo_and_pipe_read_once_and_scanned_as_they_stream(transport: str, arch
     real_scan_blob = stream_module.scan_blob
     monkeypatch.setattr(stream_module, "scan_blob",
                         lambda raw, *a, what="", **k: streamed.append(what) or real_scan_blob(raw, *a, what=what, **k))
-    data = archives[transport]
+    data = skopeo_archives[transport]
     img = through_fifo(tmp_path, data, lambda f: ocilens.load(f"{transport}:{f}", progress=False))
     assert read_again == []
     assert len(streamed) == len(set(streamed)) == 5  # each of the five layers once, while it streamed
-    assert tree_rows(frame_records(img)) == truth_rows(truth)
+    assert tree_rows(frame_records(img)) == truth_rows(sample_truth)
     assert img.layers["digest"].tolist() == expected_digests(transport)
 
     monkeypatch.setenv("OCILENS_CACHE_DIR", str(tmp_path / "pipe-cache"))
@@ -182,7 +169,7 @@ def test_fifo_and_pipe_read_once_and_scanned_as_they_stream(transport: str, arch
         writer.join(30)
         os.close(r)
     assert read_again == [] and len(streamed) == 5
-    assert tree_rows(frame_records(piped)) == truth_rows(truth)
+    assert tree_rows(frame_records(piped)) == truth_rows(sample_truth)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -194,8 +181,8 @@ def _write_all(fd: int, data: bytes) -> None:
         os.close(fd)
 
 
-def test_a_stream_is_read_once_without_seeking(archives: dict[str, bytes], cache: Path) -> None:
-    data = archives["docker-archive"]
+def test_a_stream_is_read_once_without_seeking(skopeo_archives: dict[str, bytes], cache: Path) -> None:
+    data = skopeo_archives["docker-archive"]
     raw = NoSeek(data)
     storage = StreamStorage(raw, "docker-archive:-", what="the test stream")  # type: ignore[arg-type]
     assert raw.read_bytes == len(data)  # to the end, once
@@ -235,8 +222,8 @@ def _cuts(data: bytes) -> dict[str, tuple[int, bytes | None]]:
 
 
 @pytest.mark.parametrize("where", ["inside a layer", "inside manifest.json", "between members"])
-def test_a_truncated_stream(where: str, archives: dict[str, bytes], tmp_path: Path, cache: Path) -> None:
-    data = archives["docker-archive"]
+def test_a_truncated_stream(where: str, skopeo_archives: dict[str, bytes], tmp_path: Path, cache: Path) -> None:
+    data = skopeo_archives["docker-archive"]
     cut, member = _cuts(data)[where]
     short = data[:cut]
     with pytest.raises(SourceError) as info:
@@ -253,11 +240,11 @@ def test_a_truncated_stream(where: str, archives: dict[str, bytes], tmp_path: Pa
 
 @pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
 @pytest.mark.parametrize("what", ["nothing", "garbage", "a few bytes", "gzip"])
-def test_empty_or_garbage_input(transport: str, what: str, archives: dict[str, bytes], tmp_path: Path) -> None:
+def test_empty_or_garbage_input(transport: str, what: str, skopeo_archives: dict[str, bytes], tmp_path: Path) -> None:
     import gzip
 
     data = {"nothing": b"", "garbage": os.urandom(100_000), "a few bytes": b"hello\n",
-            "gzip": gzip.compress(archives[transport][:200_000])}[what]
+            "gzip": gzip.compress(skopeo_archives[transport][:200_000])}[what]
     line = one_error_line(cli(["analyze", f"{transport}:-"], data, tmp_path / "cache"))
     assert "standard input" in line
     if what == "nothing":
@@ -294,12 +281,12 @@ def _stray_layer() -> bytes:
     return stray
 
 
-def test_a_layer_like_member_the_index_does_not_name_is_no_layer(archives: dict[str, bytes], cache: Path,
+def test_a_layer_like_member_the_index_does_not_name_is_no_layer(skopeo_archives: dict[str, bytes], cache: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     stray = _stray_layer()
     stray_desc = Descriptor(DOCKER_LAYER_GZIP, sha256(stray), len(stray))
     # docker-archive: an extra member beside those manifest.json names (before it, as a layer would come)
-    docker = archives["docker-archive"]
+    docker = skopeo_archives["docker-archive"]
     storage = StreamStorage(io.BytesIO(_with_member(docker, "stray/layer.tar.gz", stray)), "docker-archive:-")
     assert storage.scan_of("stray/layer.tar.gz", sha256(stray)) is not None  # it was scanned as it passed...
     source = DockerArchiveSource("docker-archive:-", None, None, storage=storage)
@@ -307,7 +294,7 @@ def test_a_layer_like_member_the_index_does_not_name_is_no_layer(archives: dict[
     assert source.prescanned(stray_desc) is None  # ...but is no layer of the image
     assert all(source.prescanned(d) is not None for d in manifest.layers)
     # oci-archive: a blob under blobs/sha256/ that no manifest names
-    oci = archives["oci-archive"]
+    oci = skopeo_archives["oci-archive"]
     name = f"blobs/sha256/{sha256(stray).partition(':')[2]}"
     storage = StreamStorage(io.BytesIO(_with_member(oci, name, stray)), "oci-archive:-")
     monkeypatch.setattr(layout_module, "open_storage", lambda *a, **k: storage)  # the stream read already
@@ -318,10 +305,10 @@ def test_a_layer_like_member_the_index_does_not_name_is_no_layer(archives: dict[
     assert all(layout.prescanned(d) is not None for d in manifest.layers)
 
 
-def test_a_stray_layer_member_is_not_cached_as_a_scan(archives: dict[str, bytes], tmp_path: Path,
+def test_a_stray_layer_member_is_not_cached_as_a_scan(skopeo_archives: dict[str, bytes], tmp_path: Path,
                                                       cache: Path) -> None:
     stray = _stray_layer()
-    data = _with_member(archives["oci-archive"], f"blobs/sha256/{sha256(stray).partition(':')[2]}", stray)
+    data = _with_member(skopeo_archives["oci-archive"], f"blobs/sha256/{sha256(stray).partition(':')[2]}", stray)
     img = through_fifo(tmp_path, data, lambda f: ocilens.load(f"oci-archive:{f}", progress=False))
     assert sha256(stray) not in set(img.layers["digest"])
     scans = {p.stem for p in (cache / "scans").rglob("*.pickle")}

@@ -6,7 +6,7 @@ import inspect
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..codec import TAR, sniff
 from ..errors import ImageReferenceError, InvalidReference, OcilensError, SourceError, SourceNotFound, UsageError
@@ -15,7 +15,7 @@ from ..reference import RULE_FORMAT, Reference
 from .base import Source
 from .docker_archive import DockerArchiveSource
 from .layout import LayoutSource
-from .storage import TarStorage
+from .storage import TarStorage, is_stream, open_stream
 
 __all__ = ["Source", "open_source", "split_path_selector", "LayoutSource", "DockerArchiveSource",
            "REGISTRY_OPTIONS", "CLIENT_OPTIONS", "is_local_reference", "options_for"]
@@ -33,6 +33,9 @@ REGISTRY_OPTIONS = CLIENT_OPTIONS + ("cache", "progress", "max_workers")
 REGISTRY_ONLY = ("auth", "insecure")
 _PATH_PREFIXES = ("/", "./", "../", "~")
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
+#: What ``_sniff_local`` says of a FIFO, a pipe or a character device: an archive that can be read only once,
+#: so its kind is learnt by reading it (``_stream_source``), never by peeking into it.
+STREAM = "stream"
 
 
 def split_path_selector(rest: str) -> tuple[str, str | None]:
@@ -58,21 +61,37 @@ def split_path_selector(rest: str) -> tuple[str, str | None]:
 
 
 def _sniff_local(path: str) -> str | None:
-    """The transport for a bare path: a layout directory, or an archive by what it holds."""
+    """The transport for a bare path: a layout directory, an archive by what it holds, or ``STREAM`` for a FIFO
+    or pipe (not opened here: a stream cannot be peeked at)."""
     p = Path(os.path.expanduser(path))
     if p.is_dir():
         return "oci" if (p / "index.json").exists() else None
+    if is_stream(p):
+        return STREAM
     if p.is_file():
         import tarfile
         try:
             with tarfile.open(p, "r:") as tf:
-                names = {normalize_path(m.name)[0] for m in tf}
+                names = {normalize_path(m.name)[0][1:] for m in tf}
         except (tarfile.TarError, OSError):
             return None
-        if "/manifest.json" in names:
-            return "docker-archive"
-        if "/index.json" in names:
-            return "oci-archive"
+        return _archive_kind(names.__contains__)
+    return None
+
+
+def _archive_kind(has: Callable[[str], bool]) -> str | None:
+    """The transport of an archive by the index it holds (``has(name)``: is that member there).
+
+    ``manifest.json`` first: docker save (Docker 25+'s archive is an OCI layout too, and docker-archive: reads
+    it as docker load does); then ``index.json`` (an OCI layout); then docker < 1.10's ``repositories``, the
+    only index of its archives (README.md, "Archives can come from ...": the layouts docker-archive: reads).
+    """
+    if has("manifest.json"):
+        return "docker-archive"
+    if has("index.json"):
+        return "oci-archive"
+    if has("repositories"):
+        return "docker-archive"
     return None
 
 
@@ -111,12 +130,17 @@ def _not_an_image(ref: str) -> SourceError:
             return SourceNotFound(f"{ref!r} is a tar archive without index.json or manifest.json; {damage}",
                                   reference=ref, path=str(p),
                                   hint="the copy or download was cut short; copy or save the image again")
-        return SourceError(f"{ref!r} is a tar archive, but neither an OCI layout (no index.json) nor a docker "
-                           "save archive (no manifest.json)", reference=ref,
-                           hint=f"archives come from skopeo copy ... oci-archive:FILE or docker save{registry_hint}")
+        return _no_index(ref, registry_hint)
     return SourceError(f"{ref!r} exists, but is neither an OCI image layout nor an image archive", reference=ref,
                        hint="give an OCI layout directory, an oci-archive tar or a docker save tar"
                             f"{registry_hint}")
+
+
+def _no_index(ref: str, registry_hint: str = "") -> SourceError:
+    """The error for a tar archive (a file or a stream) that holds none of the indexes ``_archive_kind`` knows."""
+    return SourceError(f"{ref!r} is a tar archive, but neither an OCI layout (no index.json) nor a docker save "
+                       "archive (no manifest.json, nor the repositories file of docker < 1.10)", reference=ref,
+                       hint=f"archives come from skopeo copy ... oci-archive:FILE or docker save{registry_hint}")
 
 
 def _missing_path(ref: str) -> OcilensError:
@@ -124,8 +148,14 @@ def _missing_path(ref: str) -> OcilensError:
     path, selector = split_path_selector(ref)
     if selector and path != ref and os.path.exists(os.path.expanduser(path)):
         kind = _sniff_local(path)
+        sep = "" if selector.startswith("@sha") else ":"
+        if kind == STREAM:
+            return ImageReferenceError(
+                f"{ref!r}: no such file or directory; {path} is a FIFO or pipe and {selector!r} would select an "
+                "image in the archive that comes through it", reference=ref,
+                hint=f"name the transport to select an image: docker-archive:{path}{sep}{selector} or "
+                     f"oci-archive:{path}{sep}{selector}")
         if kind is not None:
-            sep = "" if selector.startswith("@sha") else ":"
             return ImageReferenceError(
                 f"{ref!r}: no such file or directory; {path} is an image {'layout' if kind == 'oci' else 'archive'}"
                 f" and {selector!r} would select an image in it", reference=ref,
@@ -260,6 +290,8 @@ def open_source(ref: str, **registry_options: Any) -> Source:
     # Docker Hub name; an existing directory with a bare name (alpine/) is not taken for one: docker reads
     # such a reference as a registry's, and so does ocilens.
     local = _sniff_local(ref)
+    if local == STREAM:
+        return _stream_source(ref, registry_options)
     if local is not None:
         return _local(f"{local}:{ref}", local, ref, registry_options)
     expanded = os.path.expanduser(ref)
@@ -278,6 +310,25 @@ def _local(ref: str, transport: str, rest: str, options: dict[str, Any]) -> Sour
     if transport == "docker-archive":
         return DockerArchiveSource(ref, path, selector)
     return LayoutSource(ref, path, selector, archive=transport == "oci-archive")
+
+
+def _stream_source(path: str, options: dict[str, Any]) -> Source:
+    """A bare path to a FIFO or pipe: the archive coming through it is read once (as ``docker-archive:PATH``
+    and ``oci-archive:PATH`` read it), then served by the source of the index found in it (``_archive_kind``)."""
+    _check_names(path, options)
+    storage = open_stream(path, path, what="the stream")
+    kind = _archive_kind(storage.exists)
+    if kind is None:
+        storage.close()
+        if storage.damage:
+            raise storage.missing("manifest.json", "an index (index.json, manifest.json or repositories)")
+        raise _no_index(path)
+    ref = f"{kind}:{path}"
+    storage.reference = ref  # its later errors (a member missing) name the source it now is
+    _warn_registry_only(ref, kind, options)
+    if kind == "docker-archive":
+        return DockerArchiveSource(ref, path, None, storage=storage)
+    return LayoutSource(ref, path, None, archive=True, storage=storage)
 
 
 def _engine(ref: str, transport: str, name: str, options: dict[str, Any]) -> Source:

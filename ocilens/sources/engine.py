@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from .. import warmup
-from ..cache import BlobStore, ScanCache, cache_dir
-from ..digest import VerifiedReader
-from ..errors import ImageNotFound, ImageReferenceError, UnsupportedImage
+from ..cache import BlobStore, CachedBlobReader, ScanCache, cache_dir
+from ..errors import ImageNotFound, ImageReferenceError, IntegrityError, UnsupportedImage
 from ..manifest import DOCKER_CONFIG, Descriptor, ImageManifest, parse_json
 from ..platform import Platform
 from .base import Source
@@ -33,6 +32,8 @@ __all__ = ["EngineSource", "ENGINES"]
 #: transport name -> the engine that serves it
 ENGINES = {"docker-daemon": "docker", "podman": "podman"}
 _RECORD_FORMAT = 1
+#: What the next read of a blob whose cached copy was corrupt (and removed) does.
+_REEXPORT = "the next read exports the image from the engine again"
 
 
 class EngineSource(Source):
@@ -53,6 +54,7 @@ class EngineSource(Source):
         self.progress = progress
         self.client = EngineClient.for_engine(self.engine, env)  # type: ignore[arg-type]
         self._archive: DockerArchiveSource | None = None
+        self._archive_layers: frozenset[str] = frozenset()  # the layer digests of the export in _archive
         self._image_id: str | None = None
         self._lock = threading.Lock()  # one export at a time (extract reads layers from several threads)
 
@@ -67,14 +69,19 @@ class EngineSource(Source):
         self._image_id = image_id if ":" in image_id else f"sha256:{image_id}"
         return info
 
-    def _exported(self, *, keep_layers: bool = False) -> DockerArchiveSource:
+    def _exported(self, *, keep_layers: bool = False, need: str | None = None) -> DockerArchiveSource:
         """The image as the engine exports it, read once as it streams, layers scanned on the way; their bytes
-        are kept (in the blob cache) only when asked for (``extract``), since another export can give them."""
+        are kept (in the blob cache) only when asked for (``extract``), since another export can give them.
+        ``need``: a blob that must be in the blob cache; an export that kept it, but whose copy is gone since
+        (evicted as corrupt, pruned), is made again."""
         with self._lock:
-            return self._export_once(keep_layers)
+            return self._export_once(keep_layers, need)
 
-    def _export_once(self, keep_layers: bool) -> DockerArchiveSource:
-        if self._archive is None or keep_layers and not self._archive.storage.keep_layers:  # type: ignore[attr-defined]
+    def _export_once(self, keep_layers: bool, need: str | None = None) -> DockerArchiveSource:
+        kept = self._archive is not None and self._archive.storage.keep_layers  # type: ignore[attr-defined]
+        # a layer the kept export wrote into the blob cache, removed since: only another export gives it again
+        lost = need is not None and need in self._archive_layers and not self.store.has(need)
+        if self._archive is None or keep_layers and (not kept or lost):
             from .stream import StreamStorage
 
             assert self._image_id is not None
@@ -92,7 +99,8 @@ class EngineSource(Source):
             if self._archive is not None:
                 self._archive.close()
             self._archive = DockerArchiveSource(self.reference, None, None, storage=storage)
-            self._archive.resolve(None)  # maps digests to members
+            manifest = self._archive.resolve(None)  # maps digests to members
+            self._archive_layers = frozenset(d.digest for d in manifest.layers)
         return self._archive
 
     # --- a record of what the export said, so an unchanged image needs no export -------------------------
@@ -169,18 +177,31 @@ class EngineSource(Source):
             writer.abort()
 
     def read_blob(self, desc: Descriptor) -> bytes:
+        """A whole blob (the config): from the blob cache, else from an export; a corrupt cached copy is
+        removed and the blob read from an export (and kept) at once, as the registry source fetches an evicted
+        manifest again."""
         if self.store.has(desc.digest):
-            with self.open_blob(desc) as f:
-                return f.read()
+            try:
+                with self.open_blob(desc) as f:
+                    return f.read()
+            except IntegrityError as exc:
+                if not exc.evicted:
+                    raise
+                data = self._exported().read_blob(desc)
+                self._keep_config(desc)
+                return data
         return self._exported().read_blob(desc)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
-        """From the blob cache (an export that kept its layers put them there), else from an export that keeps
-        them."""
+        """From the blob cache (an export that kept its layers put them there), re-verified as it is read (a
+        corrupt copy is removed: the next call exports again), else from an export that keeps them."""
         if self.store.has(desc.digest):
-            return VerifiedReader(open(self.store.path(desc.digest), "rb"), desc.digest, desc.size,  # type: ignore[return-value]
-                                  what=f"{self.reference}: cached layer")
-        return self._exported(keep_layers=True).open_blob(desc)
+            try:
+                return CachedBlobReader(self.store, desc, self.reference, then=_REEXPORT,  # type: ignore[return-value]
+                                        what=f"{self.reference}: cached layer")
+            except FileNotFoundError:
+                pass  # removed since has() (a prune, another reader's eviction): export it again
+        return self._exported(keep_layers=True, need=desc.digest).open_blob(desc)
 
     def prescanned(self, desc: Descriptor) -> "Any":
         return self._archive.prescanned(desc) if self._archive is not None else None

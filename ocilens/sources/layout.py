@@ -56,12 +56,15 @@ class StorageBlobs(Source):
 class LayoutSource(StorageBlobs):
     """An OCI image layout (image-spec ``image-layout.md``), read in place."""
 
-    def __init__(self, reference: str, path: str, selector: str | None, *, archive: bool) -> None:
+    def __init__(self, reference: str, path: str, selector: str | None, *, archive: bool,
+                 storage: Storage | None = None) -> None:
+        """``storage``: the archive's members when they were read already (a stream read once to learn its kind);
+        else ``path`` is opened."""
         super().__init__(reference)
         self.transport = "oci-archive" if archive else "oci"
         self.selector = selector
         self.path = path
-        self.storage = open_storage(path, reference, want_dir=not archive)
+        self.storage = storage if storage is not None else open_storage(path, reference, want_dir=not archive)
         if not self.storage.exists("index.json"):
             kind = "archive" if archive else "directory"
             if self.storage.damage:

@@ -17,8 +17,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping
 
 import httpx
 
-from ..cache import AtomicBlobWriter, BlobStore
-from ..cache_cli import touch
+from ..cache import AtomicBlobWriter, BlobStore, CachedBlobReader
 from ..digest import VerifiedReader
 from ..errors import IntegrityError, RegistryError, RegistryNotFound, RegistryUnavailable
 from ..index import list_platforms, resolve_manifest
@@ -35,6 +34,8 @@ __all__ = ["RegistrySource", "TRANSPORT_PREFIX"]
 
 TRANSPORT_PREFIX = "docker://"
 ProgressFn = Callable[..., None]
+#: What the next read of a blob whose cached copy was corrupt (and removed) does.
+_REFETCH = "the next read fetches the blob from the registry"
 
 
 class _CachingReader(VerifiedReader):
@@ -88,27 +89,6 @@ class _CachingReader(VerifiedReader):
     def close(self) -> None:
         self._discard()
         super().close()
-
-
-class _CachedReader(VerifiedReader):
-    """A cached blob, re-verified as it is read; a corrupt entry is removed from the cache."""
-
-    def __init__(self, store: BlobStore, desc: Descriptor, reference: str) -> None:
-        self._path = store.path(desc.digest)
-        super().__init__(open(self._path, "rb"), desc.digest, desc.size, what="cached blob")  # noqa: SIM115
-        self._reference = reference
-        touch(self._path)  # least-recently-used pruning (ocilens cache prune --keep) goes by this
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return super().read(n)
-        except IntegrityError as exc:
-            self._path.unlink(missing_ok=True)
-            exc.reference = self._reference
-            exc.evicted = True
-            exc.add_note(f"the corrupt cache entry {self._path} was removed; the next read fetches the blob "
-                         "from the registry")
-            raise
 
 
 class RegistrySource(Source):
@@ -206,12 +186,12 @@ class RegistrySource(Source):
         if is_digest(ref) and ref.partition(":")[0] in ("sha256", "sha512") and self.cache.has(ref):
             desc = Descriptor("", ref, size if size is not None else -1)
             try:
-                with _CachedReader(self.cache, desc, str(self.ref)) as f:
+                with CachedBlobReader(self.cache, desc, str(self.ref), then=_REFETCH) as f:
                     raw = f.read()
                 obj = parse_json(raw, f"cached manifest {ref}")
                 return raw, media_type_of(obj) if isinstance(obj, dict) else "", ref
-            except IntegrityError:
-                pass  # evicted by _CachedReader: fetch it again
+            except (IntegrityError, FileNotFoundError):
+                pass  # evicted by CachedBlobReader (or pruned meanwhile): fetch it again
         fetched = self.client.manifest(self.ref.repository, ref, reference=str(self.ref), size=size)
         self._store(fetched.digest, fetched.raw)
         return fetched.raw, fetched.media_type, fetched.digest
@@ -260,8 +240,13 @@ class RegistrySource(Source):
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         """The blob, verified as it is read: from the cache if there, else streamed and cached once verified."""
         if self.cache.has(desc.digest):
-            self._emit("cached", digest=desc.digest, total=desc.size)
-            return _CachedReader(self.cache, desc, str(self.ref))  # type: ignore[return-value]
+            try:
+                cached = CachedBlobReader(self.cache, desc, str(self.ref), then=_REFETCH)
+            except FileNotFoundError:
+                pass  # removed since has() (a prune, another reader's eviction): download it
+            else:
+                self._emit("cached", digest=desc.digest, total=desc.size)
+                return cached  # type: ignore[return-value]
         with self._explained():
             body = self.client.open_blob(self.ref.repository, desc.digest, desc.size, reference=str(self.ref),
                                          progress=self.progress)

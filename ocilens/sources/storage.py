@@ -17,7 +17,7 @@ from ..paths import normalize_path
 if TYPE_CHECKING:
     from ..scan import LayerScan
 
-__all__ = ["Storage", "DirStorage", "TarStorage"]
+__all__ = ["Storage", "DirStorage", "TarStorage", "open_storage", "open_stream", "is_stream"]
 
 
 class Storage:
@@ -244,7 +244,7 @@ def open_storage(path: str, reference: str, *, want_dir: bool) -> Storage:
     seek (``-`` for standard input, a FIFO, a pipe, ``/dev/stdin``) is read once, as it streams."""
     p = Path(os.path.expanduser(path))
     if not want_dir and (path == "-" or is_stream(p)):
-        return _stream_storage(path, reference)
+        return open_stream(path, reference)
     if want_dir:
         if not p.exists():
             raise SourceNotFound(f"{reference}: no such directory {p}", reference=reference, path=str(p),
@@ -267,8 +267,9 @@ def is_stream(path: Path) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
 
 
-def _stream_storage(path: str, reference: str) -> Storage:
-    """The archive on standard input (``-``) or at a FIFO / pipe, read through once."""
+def open_stream(path: str, reference: str, *, what: str | None = None) -> Storage:
+    """The archive on standard input (``-``) or at a FIFO / pipe, read through once (``what`` names it in
+    messages; default: the path)."""
     import sys
 
     from .stream import StreamStorage
@@ -287,4 +288,7 @@ def _stream_storage(path: str, reference: str) -> Storage:
         raise SourceError(f"{reference}: cannot open {path}: {exc.strerror}", reference=reference,
                           hint="check the path and its permissions") from None
     with f:
-        return StreamStorage(f, reference, what=path)
+        if f.isatty():  # a terminal (/dev/tty, /dev/stdin left on one) would wait for typing, never for an archive
+            raise SourceError(f"{reference}: {path} is a terminal, not an archive", reference=reference,
+                              hint="pipe an archive into ocilens, or name the file")
+        return StreamStorage(f, reference, what=what or path)
