@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import DigestMismatch, IntegrityError, SizeMismatch
 
-__all__ = ["parse_digest", "hasher_for", "VerifiedReader", "digest_bytes", "verify_bytes"]
+__all__ = ["parse_digest", "hasher_for", "VerifiedReader", "HashAside", "digest_bytes", "verify_bytes"]
 
 _ALGORITHMS = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"^[a-f0-9]+$")
@@ -50,6 +50,62 @@ def verify_bytes(data: bytes, digest: str, size: int | None = None, *, what: str
     return data
 
 
+class HashAside:
+    """A thread that hashes for others: ``update(hasher, data)`` queues the work (a few chunks ahead at most),
+    ``sync()`` waits until everything queued is hashed, ``close()`` finishes the queue and ends the thread.
+    After ``close`` an update is hashed at once, in the caller's thread, so nothing is ever lost or reordered.
+    hashlib releases the GIL on large buffers: the hashing overlaps the caller's own work."""
+
+    DEPTH = 8
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._queue: "queue.Queue[tuple[Any, Any] | None]" = queue.Queue(self.DEPTH)
+        self._lock = threading.Lock()  # closing, against an update between its check and its put
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="ocilens-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not None:
+            hasher, data = item
+            if hasher is None:
+                data.set()  # a sync: everything before it is hashed
+            else:
+                hasher.update(data)
+
+    def update(self, hasher: "hashlib._Hash", data: bytes | memoryview) -> None:
+        """``hasher.update(data)``, in the hashing thread (in order with every other update)."""
+        with self._lock:
+            if not self._closed:
+                self._queue.put((hasher, data))
+                return
+        hasher.update(data)
+
+    def sync(self) -> None:
+        """Wait until every update queued so far is done."""
+        import threading
+
+        done = threading.Event()
+        with self._lock:
+            if self._closed:
+                return
+            self._queue.put((None, done))
+        done.wait()
+
+    def close(self) -> None:
+        """Hash what is queued, then end the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+
 class VerifiedReader:
     """A read-only stream that hashes what passes through and checks digest and size at the end.
 
@@ -68,7 +124,13 @@ class VerifiedReader:
         self._done = False
         self._close_raw = close_raw
         self._failure: BaseException | None = None  # re-raised on every later read
+        self._aside: "HashAside | None" = None
         self.verified = False
+
+    def hash_aside(self, aside: "HashAside") -> None:
+        """Hash in ``aside``'s thread from now on (the reading thread then only reads); the digest is still
+        checked when the end is read, once ``aside`` has caught up."""
+        self._aside = aside
 
     def readable(self) -> bool:
         return True
@@ -108,7 +170,10 @@ class VerifiedReader:
             self._failure = SizeMismatch(f"{self._what} {self._digest} is longer than its descriptor's {self._size} bytes",
                                digest=self._digest, expected=self._size, actual=self._seen)
             raise self._failure
-        self._hash.update(data)
+        if self._aside is not None:
+            self._aside.update(self._hash, data)
+        else:
+            self._hash.update(data)
 
     def _finish(self) -> None:
         if self._done:
@@ -120,6 +185,8 @@ class VerifiedReader:
                 digest=self._digest, expected=self._size, actual=self._seen,
                 hint="the blob is truncated or the descriptor is wrong")
             raise self._failure
+        if self._aside is not None:
+            self._aside.sync()
         algo = self._digest.partition(":")[0]
         actual = f"{algo}:{self._hash.hexdigest()}"
         if actual != self._digest:

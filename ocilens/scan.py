@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NoReturn
 
 from .codec import TAR, decompressed_chunks, prefetched
+from .digest import HashAside
 from .errors import IntegrityError, LayerDecodeError
 from .manifest import Descriptor
 from .packages.capture import PATTERN as _CAPTURE_PATTERN
@@ -124,6 +125,8 @@ def scan_blob(raw: BinaryIO, digest: str, size: int, index: int, on_bytes: Calla
             chunks = _hashing(chunks, hasher)
         counted = _Counted(prefetched(chunks))
         stream = hashed_aside(counted, hasher) if hasher is not None and spare_core else counted
+        if isinstance(stream, hashed_aside) and hasattr(raw, "hash_aside"):
+            raw.hash_aside(stream.aside)  # the blob's digest too: the inflating thread then only reads and inflates
         _read_all(stream, raw, scan, digest, index, what)
     scan.uncompressed_size = counted.total
     scan.diff_id = f"sha256:{hasher.hexdigest()}" if hasher else digest
@@ -210,26 +213,15 @@ def download_shares(scan: LayerScan, marks: list[tuple[int, int]] | None) -> Non
 
 
 class hashed_aside:  # noqa: N801 - used as an iterator, like a generator function
-    """The chunks of ``chunks``, passed on unchanged while a thread of its own feeds them to ``hasher`` in order,
-    a few chunks behind at most (a bounded queue); ``close`` waits for the hash to be complete (or stops it)."""
-
-    DEPTH = 4
+    """The chunks of ``chunks``, passed on unchanged while a thread of its own (``aside``, a ``HashAside``) feeds
+    them to ``hasher`` in order, a few chunks behind at most; the blob's reader can hash there too
+    (``VerifiedReader.hash_aside``). ``close`` waits for the hashes to be complete (or stops them)."""
 
     def __init__(self, chunks: Iterator[bytes], hasher: "hashlib._Hash") -> None:
-        import queue
-        import threading
-
         self._chunks = chunks
-        self._queue: "queue.Queue[bytes | None]" = queue.Queue(self.DEPTH)
         self._hasher = hasher
-        self._thread = threading.Thread(target=self._run, name="ocilens-diffid", daemon=True)
-        self._thread.start()
+        self.aside = HashAside()
         self._closed = False
-
-    def _run(self) -> None:
-        get, update = self._queue.get, self._hasher.update
-        while (chunk := get()) is not None:
-            update(chunk)
 
     def __iter__(self) -> "hashed_aside":
         return self
@@ -240,7 +232,7 @@ class hashed_aside:  # noqa: N801 - used as an iterator, like a generator functi
         except BaseException:
             self.close()
             raise
-        self._queue.put(chunk)
+        self.aside.update(self._hasher, chunk)
         return chunk
 
     def close(self) -> None:
@@ -249,9 +241,8 @@ class hashed_aside:  # noqa: N801 - used as an iterator, like a generator functi
         self._closed = True
         close = getattr(self._chunks, "close", None)
         if close is not None:
-            close()
-        self._queue.put(None)  # the hashing thread drains what is queued, then ends: it cannot block us
-        self._thread.join()
+            close()  # the reading thread stops first: its last updates are queued before the end
+        self.aside.close()
 
 
 def raise_blamed(raw: BinaryIO, exc: LayerDecodeError, digest: str, index: int, what: str) -> NoReturn:

@@ -66,3 +66,48 @@ def test_the_stages_give_the_same_scan_as_one_thread(tmp_path: Path) -> None:
     assert img.scans[0].diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
     assert img.scans[0].uncompressed_size == len(tar)
     assert ocilens_threads() == []
+
+
+def test_hash_aside_keeps_each_hashers_order_and_loses_nothing() -> None:
+    """Two threads feed one HashAside (as the reading and the walking threads do): each hasher sees its own
+    chunks in order, ``sync`` waits for them, and after ``close`` updates are hashed at once."""
+    import hashlib
+
+    from ocilens.digest import HashAside
+
+    rng = random.Random(3)
+    parts = {name: [rng.randbytes(rng.randrange(1, 200_000)) for _ in range(60)] for name in ("blob", "tar")}
+    hashers = {name: hashlib.sha256() for name in parts}
+    aside = HashAside()
+
+    def feed(name: str) -> None:
+        for chunk in parts[name]:
+            aside.update(hashers[name], chunk)
+        aside.sync()
+
+    threads = [threading.Thread(target=feed, args=(name,)) for name in parts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    aside.close()
+    late = b"after the close"
+    aside.update(hashers["blob"], late)
+    aside.sync()  # closed: returns at once
+    assert hashers["blob"].hexdigest() == hashlib.sha256(b"".join(parts["blob"]) + late).hexdigest()
+    assert hashers["tar"].hexdigest() == hashlib.sha256(b"".join(parts["tar"])).hexdigest()
+    assert ocilens_threads() == []
+
+
+def test_a_lying_blob_is_caught_when_its_digest_is_taken_aside(tmp_path: Path) -> None:
+    """One gzip layer (a core to spare: the blob's digest is taken in the hashing thread): a blob whose bytes
+    are not its digest's still fails, naming the digest, and every stage stops."""
+    layout = big_layout(tmp_path)
+    blob = next(p for p in (layout / "blobs" / "sha256").iterdir() if p.stat().st_size > 100_000)
+    data = bytearray(blob.read_bytes())
+    data[4:8] = b"\x01\x02\x03\x04"  # the gzip header's mtime: the same layer, the same size, other bytes
+    blob.write_bytes(bytes(data))
+    with pytest.raises(ocilens.DigestMismatch) as info:
+        ocilens.load(f"oci:{layout}:t", progress=False, cache=False)
+    assert blob.name in str(info.value)
+    assert ocilens_threads() == []
