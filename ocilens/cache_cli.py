@@ -104,9 +104,9 @@ def _content(path: Path, st: os.stat_result) -> str:
 
 def _engine_format() -> str:
     """The folder name of the engine records this code reads and writes (``v1``)."""
-    from .sources.engine import _RECORD_FORMAT
+    from .sources.engine import RECORD_FORMAT
 
-    return f"v{_RECORD_FORMAT}"
+    return f"v{RECORD_FORMAT}"
 
 
 def _places(root: Path) -> list[tuple[str, Path, bool]]:

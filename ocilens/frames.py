@@ -6,6 +6,8 @@ surrogate (``\\udcff`` for ``\\xff``), and ``os.fsencode(path)`` returns the ori
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import attrgetter, is_
 from typing import Any, Sequence
 
 import numpy as np
@@ -38,7 +40,7 @@ _TYPE_CODE_INDEX = {code: TYPES.index(name) for code, name in TYPE_NAMES.items()
 def _types(codes: Sequence[str]) -> pd.Categorical:
     """One-letter type codes -> the ``type`` category, built from integer codes (no per-row strings)."""
     index = _TYPE_CODE_INDEX
-    return pd.Categorical.from_codes(np.fromiter((index[c] for c in codes), dtype=np.int8, count=len(codes)),
+    return pd.Categorical.from_codes(np.fromiter(map(index.__getitem__, codes), dtype=np.int8, count=len(codes)),
                                      dtype=_TYPE_DTYPE)
 
 
@@ -47,9 +49,18 @@ def _ints(values: Sequence[int], dtype: str) -> pd.api.extensions.ExtensionArray
     return pd.array(np.asarray(values, dtype="int64"), dtype=dtype)
 
 
-def _implicit(nodes: Sequence[Node]) -> np.ndarray:
-    """Which nodes no entry made (their entry number is -1)."""
-    return np.fromiter((x.entry for x in nodes), dtype=np.int64, count=len(nodes)) < 0
+def _column(items: Sequence[Any], name: str) -> np.ndarray:
+    """The integer attribute ``name`` of every item, as an int64 array (no list of a million ints on the way)."""
+    return np.fromiter(map(attrgetter(name), items), dtype=np.int64, count=len(items))
+
+
+def _optional_ints(items: Sequence[Any], name: str, dtype: str) -> pd.api.extensions.ExtensionArray:
+    """The integer attribute ``name`` of each item, NA where the item is None, as a nullable ``dtype`` column."""
+    missing = np.fromiter(map(is_, items, repeat(None)), dtype=bool, count=len(items))
+    values = np.zeros(len(items), dtype=np.int64)
+    present = [x for x in items if x is not None]
+    values[~missing] = _column(present, name)
+    return pd.arrays.IntegerArray(values.astype(pd.api.types.pandas_dtype(dtype).numpy_dtype), missing)
 
 
 def _shares(scans: Sequence[LayerScan], node_layers: np.ndarray, entries: np.ndarray) -> np.ndarray:
@@ -65,9 +76,7 @@ def _shares(scans: Sequence[LayerScan], node_layers: np.ndarray, entries: np.nda
 
 def _node_columns(nodes: Sequence[Node]) -> tuple[np.ndarray, np.ndarray]:
     """The layer and entry number of each node, as arrays."""
-    n = len(nodes)
-    return (np.fromiter((x.layer for x in nodes), dtype=np.int64, count=n),
-            np.fromiter((x.entry for x in nodes), dtype=np.int64, count=n))
+    return _column(nodes, "layer"), _column(nodes, "entry")
 
 
 def _whole_blobs(values: np.ndarray, layers: np.ndarray, blob_sizes: Sequence[int]) -> np.ndarray:
@@ -118,22 +127,22 @@ def events_frame(asm: Assembly, scans: Sequence[LayerScan] = ()) -> pd.DataFrame
         "path": pd.array(ev.path, dtype="string"),
         "event": pd.Categorical.from_codes(np.fromiter(map(_EVENT_INDEX.__getitem__, ev.event), dtype=np.int8,
                                                        count=n), dtype=_EVENT_DTYPE),
-        "type": _types([x.type for x in nodes]),
-        "size": _ints([x.size for x in nodes], "Int64"),
-        "mode": _ints([x.mode for x in nodes], "Int64"),
-        "uid": _ints([x.uid for x in nodes], "Int64"),
-        "gid": _ints([x.gid for x in nodes], "Int64"),
-        "mtime": _times([x.mtime for x in nodes]),
-        "linkname": pd.array([x.linkname for x in nodes], dtype="string"),
-        "digest": pd.array([x.digest for x in nodes], dtype="string"),
-        "prev_layer": pd.array([None if b is None else b.layer for b in befores], dtype="Int16"),
-        "prev_size": pd.array([None if b is None else b.size for b in befores], dtype="Int64"),
+        "type": _types(list(map(attrgetter("type"), nodes))),
+        "size": _ints(_column(nodes, "size"), "Int64"),
+        "mode": _ints(_column(nodes, "mode"), "Int64"),
+        "uid": _ints(_column(nodes, "uid"), "Int64"),
+        "gid": _ints(_column(nodes, "gid"), "Int64"),
+        "mtime": _times(_column(nodes, "mtime")),
+        "linkname": pd.array(list(map(attrgetter("linkname"), nodes)), dtype="string"),
+        "digest": pd.array(list(map(attrgetter("digest"), nodes)), dtype="string"),
+        "prev_layer": _optional_ints(befores, "layer", "Int16"),
+        "prev_size": _optional_ints(befores, "size", "Int64"),
         "content_changed": pd.array(ev.content_changed, dtype="boolean"),
         "cause": pd.Categorical(ev.cause, dtype=_CAUSE_DTYPE),
-        "implicit": _implicit(nodes),
+        "implicit": _column(nodes, "entry") < 0,  # made by no entry
         "compressed_bytes": pd.array(compressed_bytes(asm, scans) if scans else np.zeros(n, np.int64),
                                      dtype="Int64"),
-    })
+    }, copy=False)  # the columns are new: no second copy of a million rows each
     return df
 
 
@@ -147,7 +156,8 @@ def files_frame(asm: Assembly, scans: Sequence[LayerScan] = ()) -> pd.DataFrame:
     links = [n.linkname for n in nodes]
     primary = asm.link_primaries(shared_only=True)
     origin = asm.inode_origin.nodes
-    for k, n in enumerate(nodes):  # symlinks, devices and fifos keep their own type
+    for k in np.flatnonzero(_column(nodes, "inode")).tolist():  # symlinks, devices and fifos keep their type
+        n = nodes[k]
         if n.inode:
             if origin[n.inode] is n:
                 continue  # a file where its entry put it: type "f", no link (the rows as built)
@@ -155,21 +165,22 @@ def files_frame(asm: Assembly, scans: Sequence[LayerScan] = ()) -> pd.DataFrame:
             first = primary[n.inode]
             path = paths[k]
             types[k], links[k] = ("f", None) if first == path else ("h", first)
+    node_layers, entries = _node_columns(nodes)
     df = pd.DataFrame({
         "path": pd.array(paths, dtype="string"),
         "type": _types(types),
-        "size": _ints([n.size for n in nodes], "Int64"),
-        "mode": _ints([n.mode for n in nodes], "Int64"),
-        "uid": _ints([n.uid for n in nodes], "Int64"),
-        "gid": _ints([n.gid for n in nodes], "Int64"),
-        "mtime": _times([n.mtime for n in nodes]),
+        "size": _ints(_column(nodes, "size"), "Int64"),
+        "mode": _ints(_column(nodes, "mode"), "Int64"),
+        "uid": _ints(_column(nodes, "uid"), "Int64"),
+        "gid": _ints(_column(nodes, "gid"), "Int64"),
+        "mtime": _times(_column(nodes, "mtime")),
         "linkname": pd.array(links, dtype="string"),
-        "digest": pd.array([n.digest for n in nodes], dtype="string"),
-        "layer": _ints([n.layer for n in nodes], "Int16"),
-        "implicit": _implicit(nodes),
-        "compressed_bytes": pd.array(_shares(scans, *_node_columns(nodes)) if scans
+        "digest": pd.array(list(map(attrgetter("digest"), nodes)), dtype="string"),
+        "layer": _ints(node_layers, "Int16"),
+        "implicit": entries < 0,  # made by no entry
+        "compressed_bytes": pd.array(_shares(scans, node_layers, entries) if scans
                                      else np.zeros(len(nodes), np.int64), dtype="Int64"),
-    })
+    }, copy=False)
     return df
 
 

@@ -27,11 +27,12 @@ from ..platform import Platform
 from .base import Source
 from .docker_archive import DockerArchiveSource
 
-__all__ = ["EngineSource", "ENGINES"]
+__all__ = ["EngineSource", "ENGINES", "RECORD_FORMAT"]
 
 #: transport name -> the engine that serves it
 ENGINES = {"docker-daemon": "docker", "podman": "podman"}
-_RECORD_FORMAT = 1
+#: The format of the engine records (`engine/v<N>/`); `ocilens cache prune` removes the records of other formats.
+RECORD_FORMAT = 1
 #: What the next read of a blob whose cached copy was corrupt (and removed) does.
 _REEXPORT = "the next read exports the image from the engine again"
 
@@ -107,7 +108,7 @@ class EngineSource(Source):
 
     def _record_path(self) -> Path:
         assert self._image_id is not None
-        return cache_dir() / "engine" / f"v{_RECORD_FORMAT}" / f"{self._image_id.replace(':', '-')}.json"
+        return cache_dir() / "engine" / f"v{RECORD_FORMAT}" / f"{self._image_id.replace(':', '-')}.json"
 
     def _remember(self, manifest: ImageManifest) -> None:
         """Keep the manifest of this image ID (the config is in the blob cache already)."""
