@@ -6,7 +6,7 @@ surrogate (``\\udcff`` for ``\\xff``), and ``os.fsencode(path)`` returns the ori
 
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import compress, repeat
 from operator import attrgetter, is_
 from typing import Any, Sequence
 
@@ -234,20 +234,19 @@ def layers_frame(asm: Assembly, scans: Sequence[LayerScan], descriptors: Sequenc
     # each visible file version once, for the layer that shipped it: a file where its entry put it counts
     # there; the other names of an inode count only when that original name is gone (no set of a million)
     origin, origin_paths, tree = asm.inode_origin.nodes, asm.inode_origin.paths, asm.tree
-    seen: list[Node] = []
-    other_names: list[int] = []  # inodes seen under a name other than the one their entry made
-    for node in tree.values():
-        inode = node.inode
-        if inode:
-            if origin[inode] is node:
-                seen.append(node)
-            else:
-                other_names.append(inode)
+    nodes = list(tree.values())
+    inodes = _column(nodes, "inode")
+    where = np.flatnonzero(inodes).tolist()
+    named = list(map(nodes.__getitem__, where))  # the nodes of files (hardlinked names too)
+    named_inodes = inodes[where].tolist()
+    own = list(map(is_, map(origin.__getitem__, named_inodes), named))  # at the name their entry made
+    seen: list[Node] = list(compress(named, own))
+    other_names = [inode for inode, o in zip(named_inodes, own) if not o]  # seen under another name only
     for inode in dict.fromkeys(other_names):
         if tree.get(origin_paths[inode]) is not origin[inode]:  # type: ignore[arg-type]
             seen.append(origin[inode])  # type: ignore[arg-type]
     node_layers, entries = _node_columns(seen)
-    sizes = np.fromiter((x.size for x in seen), dtype=np.int64, count=len(seen))
+    sizes = _column(seen, "size")
     visible = np.bincount(node_layers, weights=sizes, minlength=n).astype(np.int64).tolist()
     visible_c = np.bincount(node_layers, weights=_shares(scans, node_layers, entries),
                             minlength=n).astype(np.int64).tolist()
